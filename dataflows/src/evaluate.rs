@@ -1,0 +1,240 @@
+//! Per-customer evaluation: features from window slots and account state, then each
+//! strategy's rules, score and level, and the alerts the change causes.
+//!
+//! Alert semantics (DESIGN.md, Semantics): each rule that newly fires gives one alert with
+//! its `rule_id`; a level rise with no newly firing rule gives one alert with `rule_id`
+//! "level"; falls give none. A rule that clears and fires again starts a new episode, with
+//! a new `alert_id` derived from (strategy, customer, rule, episode start).
+
+use crate::layout::{FeatureSource, Layout};
+use crate::ledger::{bucket, Account};
+use crate::slots::Slots;
+use crate::strategy::Strategy;
+use riskwatch_model::config::{ExperimentMode, Role, Severity};
+use riskwatch_model::event::CustomerStatus;
+use riskwatch_model::output::{deterministic_id, Alert, Reason};
+use riskwatch_model::time::{days_past_due, MS_PER_DAY};
+use std::collections::BTreeMap;
+
+/// The strategies of a run, compiled, with the experiment mode.
+#[derive(Clone, Debug)]
+pub struct Strategies {
+    /// In config order.
+    pub list: Vec<Strategy>,
+    /// Shadow or split.
+    pub mode: ExperimentMode,
+    /// Index of the champion.
+    pub champion: usize,
+}
+
+impl Strategies {
+    /// Which strategies evaluate `customer_id`, each with its shadow flag, into `out`.
+    ///
+    /// Shadow mode: all of them, challengers marked shadow. Split mode: exactly one, chosen
+    /// by `xxh3(customer_id) % 100` against the challengers' cumulative shares in config
+    /// order; the champion takes the rest.
+    pub fn assigned(&self, customer_id: &str, out: &mut Vec<(usize, bool)>) {
+        out.clear();
+        match self.mode {
+            ExperimentMode::Shadow => {
+                for (i, s) in self.list.iter().enumerate() {
+                    out.push((i, s.role == Role::Challenger));
+                }
+            }
+            ExperimentMode::Split => {
+                let bucket = (xxhash_rust::xxh3::xxh3_64(customer_id.as_bytes()) % 100) as u32;
+                let mut upto = 0;
+                for (i, s) in self.list.iter().enumerate() {
+                    if s.role == Role::Challenger {
+                        upto += s.share_percent;
+                        if bucket < upto {
+                            out.push((i, false));
+                            return;
+                        }
+                    }
+                }
+                out.push((self.champion, false));
+            }
+        }
+    }
+}
+
+/// One strategy's view of one customer.
+#[derive(Clone, Debug, Default)]
+pub struct StrategyState {
+    /// Firing rules (bit per rule).
+    pub firing: u64,
+    /// Episode start (tick) of each firing rule.
+    pub since: Vec<u64>,
+    /// Current level.
+    pub level: u8,
+    /// Current score.
+    pub score: f64,
+}
+
+/// Everything the evaluator keeps per customer.
+#[derive(Clone, Debug, Default)]
+pub struct CustomerState {
+    /// Current window slots.
+    pub slots: Slots,
+    /// Current account state.
+    pub account: Account,
+    /// Per strategy, in config order.
+    pub strategies: Vec<StrategyState>,
+}
+
+/// Fills `values` (indexed by feature id) for a customer at time `t`.
+pub fn features(layout: &Layout, slots: &Slots, account: &Account, t: u64, values: &mut Vec<Option<f64>>) {
+    values.clear();
+    for src in &layout.sources {
+        values.push(match *src {
+            FeatureSource::Account(i) => match i {
+                0 => Some(account.balance as f64),
+                1 => Some(account.limit as f64),
+                2 => (account.limit > 0).then(|| account.balance as f64 / account.limit as f64),
+                3 => Some(account.apr_bps as f64),
+                4 => Some(if account.oldest_due == 0 {
+                    0.0
+                } else {
+                    days_past_due(account.oldest_due, t) as f64
+                }),
+                5 => Some(bucket(account.oldest_due, t) as f64),
+                _ => Some(
+                    (account.oldest_due != 0 && t > account.oldest_due + 90 * MS_PER_DAY) as u8
+                        as f64,
+                ),
+            },
+            FeatureSource::Slot(s) => Some(slots.0[s] as f64),
+            FeatureSource::Ratio { num, den } => {
+                (slots.0[den] != 0).then(|| slots.0[num] as f64 / slots.0[den] as f64)
+            }
+            FeatureSource::Sum3([a, b, c]) => Some((slots.0[a] + slots.0[b] + slots.0[c]) as f64),
+        });
+    }
+}
+
+/// Reusable buffers for [`evaluate`].
+#[derive(Default)]
+pub struct Scratch {
+    values: Vec<Option<f64>>,
+    assigned: Vec<(usize, bool)>,
+}
+
+/// Re-evaluates one customer at time `t` and pushes the alerts the change causes.
+///
+/// Closed customers (status `closed`) have left monitoring: nothing is evaluated and their
+/// strategy state is reset, so a reopened customer starts fresh.
+pub fn evaluate(
+    layout: &Layout,
+    strategies: &Strategies,
+    state: &mut CustomerState,
+    t: u64,
+    scratch: &mut Scratch,
+    emitted_at: u64,
+    alerts: &mut Vec<Alert>,
+) {
+    if state.strategies.len() != strategies.list.len() {
+        state
+            .strategies
+            .resize_with(strategies.list.len(), StrategyState::default);
+    }
+    if state.account.status == CustomerStatus::Closed {
+        for s in state.strategies.iter_mut() {
+            *s = StrategyState::default();
+        }
+        return;
+    }
+    features(layout, &state.slots, &state.account, t, &mut scratch.values);
+    strategies.assigned(&state.account.customer_id, &mut scratch.assigned);
+    for &(si, shadow) in &scratch.assigned {
+        let strategy = &strategies.list[si];
+        let st = &mut state.strategies[si];
+        if st.since.len() != strategy.rules.len() {
+            st.since.resize(strategy.rules.len(), 0);
+        }
+        let verdict = strategy.evaluate(&scratch.values);
+        let newly = verdict.firing & !st.firing;
+        let rose = verdict.level > st.level;
+        if newly != 0 || rose {
+            let make = |rule_id: &str,
+                        version: Option<u32>,
+                        severity: Severity,
+                        reasons: Vec<Reason>,
+                        episode: u64| {
+                let customer = state.account.customer_id.as_str();
+                let episode_text = episode.to_string();
+                Alert {
+                    alert_id: deterministic_id(
+                        "a-",
+                        &[&strategy.name, customer, rule_id, &episode_text],
+                    ),
+                    customer_id: customer.to_string(),
+                    ts: t,
+                    emitted_at,
+                    rule_id: rule_id.to_string(),
+                    rule_version: version,
+                    severity,
+                    level: verdict.level,
+                    score: Some(verdict.score),
+                    reasons,
+                    features: feature_map(layout, &scratch.values),
+                    strategy: strategy.name.clone(),
+                    shadow,
+                    strategy_version: strategy.version.clone(),
+                    ring_id: None,
+                }
+            };
+            let score_reasons = strategy.score_reasons(&scratch.values, 3);
+            if newly != 0 {
+                for (ri, rule) in strategy.rules.iter().enumerate() {
+                    if newly & (1 << ri) == 0 {
+                        continue;
+                    }
+                    let mut reasons = vec![Reason {
+                        code: rule.id.clone(),
+                        feature: None,
+                        value: None,
+                        threshold: None,
+                        text: rule.description.clone(),
+                    }];
+                    reasons.extend(score_reasons.iter().cloned());
+                    alerts.push(make(&rule.id, Some(rule.version), rule.severity, reasons, t));
+                }
+            } else {
+                let mut reasons = score_reasons;
+                if reasons.is_empty() {
+                    reasons.push(Reason::code("level"));
+                }
+                alerts.push(make("level", None, level_severity(verdict.level), reasons, t));
+            }
+        }
+        for ri in 0..strategy.rules.len() {
+            if newly & (1 << ri) != 0 {
+                st.since[ri] = t;
+            }
+        }
+        st.firing = verdict.firing;
+        st.level = verdict.level;
+        st.score = verdict.score;
+    }
+}
+
+/// Severity of a "level" alert.
+pub fn level_severity(level: u8) -> Severity {
+    match level {
+        0 => Severity::Info,
+        1 => Severity::Low,
+        2 => Severity::Medium,
+        3 => Severity::High,
+        _ => Severity::Critical,
+    }
+}
+
+fn feature_map(layout: &Layout, values: &[Option<f64>]) -> BTreeMap<String, Option<f64>> {
+    layout
+        .names
+        .iter()
+        .zip(values)
+        .map(|(n, v)| (n.clone(), v.filter(|x| x.is_finite())))
+        .collect()
+}

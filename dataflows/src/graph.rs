@@ -1,0 +1,102 @@
+//! The riskwatch dataflow graph.
+//!
+//! ```text
+//!  events ─▶ Ledger ─┬─ Sum(key, Slots) ─────────────────────────────┐
+//!                    ├─ Distinct(key, slot, id) ─▶ distinct_total ─▶ explode
+//!                    │                                                 ▼
+//!                    │                                    concat ─▶ count_total
+//!                    │                                                 │ (key, Slots)
+//!                    └─ Account / Wake ──────────────────▶ Evaluate ◀──┘
+//!                                                              │
+//!                                                              ▼
+//!                                                     (Alert, time, +1)
+//! ```
+//!
+//! Window sums are temporal filters: the ledger inserts an event's contributions at its
+//! tick and retracts each window's share at `ceil_g(ts + W)`, so `count_total` yields the
+//! current feature vector of every customer whose windows changed, once per tick.
+
+use crate::evaluate::Strategies;
+use crate::layout::Layout;
+use crate::operators::evaluate::evaluate_alerts;
+use crate::operators::ledger::{ledger, LedgerOut, LedgerParams};
+use crate::slots::Slots;
+use crate::stats::Stats;
+use differential_dataflow::collection::AsCollection;
+use differential_dataflow::difference::Multiply;
+use differential_dataflow::operators::count::CountTotal;
+use differential_dataflow::operators::threshold::ThresholdTotal;
+use differential_dataflow::VecCollection;
+use riskwatch_model::event::Event;
+use riskwatch_model::output::Alert;
+use std::cell::RefCell;
+use std::rc::Rc;
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::StreamVec;
+
+/// Everything the graph needs besides its input, built once from the config.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Feature layout.
+    pub layout: Rc<Layout>,
+    /// Compiled strategies.
+    pub strategies: Rc<Strategies>,
+    /// Tick in ms.
+    pub tick: u64,
+    /// Duplicate-detection horizon in ms.
+    pub dedupe_horizon: u64,
+    /// When set, every evaluation records the customer's feature values here (tests and
+    /// debugging; off in production).
+    pub trace: Option<Rc<RefCell<Vec<FeatureSnapshot>>>>,
+}
+
+/// One customer's feature values at one evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureSnapshot {
+    /// The customer.
+    pub customer_id: String,
+    /// The tick.
+    pub time: u64,
+    /// Values by feature id.
+    pub values: Vec<Option<f64>>,
+}
+
+/// Builds the graph over `events` (each at time `ceil_tick(ts)`, or later if late) and
+/// returns the alerts.
+pub fn build<'scope>(
+    events: VecCollection<'scope, u64, Event, isize>,
+    plan: &Plan,
+    stats: Rc<RefCell<Stats>>,
+) -> StreamVec<'scope, u64, (Alert, u64, isize)> {
+    let params = LedgerParams {
+        layout: plan.layout.clone(),
+        tick: plan.tick,
+        dedupe_horizon: plan.dedupe_horizon,
+    };
+    let ledger_out = ledger(events.inner, params, stats.clone());
+    let sums = ledger_out
+        .clone()
+        .flat_map(|(out, time, diff)| match out {
+            LedgerOut::Sum(key, slots) => Some((key, time, slots.multiply(&diff))),
+            _ => None,
+        })
+        .as_collection();
+    let distinct = ledger_out
+        .clone()
+        .flat_map(|(out, time, diff)| match out {
+            LedgerOut::Distinct(key, slot, value) => Some(((key, slot, value), time, diff)),
+            _ => None,
+        })
+        .as_collection()
+        .distinct_total()
+        .explode(|(key, slot, _value)| Some((key, Slots::unit(slot as usize, 1))));
+    let features = sums.concat(distinct).count_total();
+    evaluate_alerts(
+        features.inner,
+        ledger_out,
+        plan.layout.clone(),
+        plan.strategies.clone(),
+        stats,
+        plan.trace.clone(),
+    )
+}

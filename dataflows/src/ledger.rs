@@ -1,0 +1,431 @@
+//! Per-customer ledger: the state windows cannot rebuild — drawn balance, current limit and
+//! APR, the installment schedule with repayment allocation, the oldest unpaid installment —
+//! and the translation of each event into window contributions.
+//!
+//! Pure logic, no dataflow: [`Ledger::apply`] takes one customer's events in order and
+//! reports what changed through a [`LedgerSink`]. The dataflow operator
+//! ([`crate::operators::ledger`]) feeds it events in `(time, ts, seq)` order, which makes the
+//! result independent of how events were spread over workers.
+//!
+//! Allocation (loan.schema.json, transaction.schema.json, DESIGN.md): a repayment with
+//! `loan_id` pays that loan's oldest unpaid installments first; without it, the customer's
+//! oldest across loans by `(due_ts, loan_id)`. What is left is credit against installments
+//! published later (per loan when the loan was named, per customer otherwise). `settled`
+//! clears a loan's remaining installments (later installments of a settled loan are
+//! ignored); `written_off` marks the loan and keeps its debt ageing. A re-published
+//! installment (same loan and number, new event) replaces amount and due date; what was
+//! paid stays paid, and any excess becomes the loan's credit.
+
+use crate::layout::Layout;
+use crate::slots::Slots;
+use compact_str::CompactString;
+use riskwatch_model::config::Measure;
+use riskwatch_model::event::{
+    BehaviorKind, Body, CustomerStatus, Event, LoanKind, Transaction, TxnKind,
+};
+use riskwatch_model::time::{ceil_to, MS_PER_DAY};
+use serde::{Deserialize, Serialize};
+
+/// What the evaluator needs of a customer's account, as of a time.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Account {
+    /// The customer id, carried for outputs.
+    pub customer_id: CompactString,
+    /// Drawn balance in minor units.
+    pub balance: u64,
+    /// Current credit limit.
+    pub limit: u64,
+    /// Current APR in bps.
+    pub apr_bps: u32,
+    /// Status from the customers stream.
+    pub status: CustomerStatus,
+    /// `due_ts` of the oldest unpaid installment; 0 when none.
+    pub oldest_due: u64,
+    /// Sum of unpaid installment amounts (due or not).
+    pub unpaid: u64,
+}
+
+/// Receives what applying events changes. Times are timely times (ms, tick-aligned).
+pub trait LedgerSink {
+    /// Add (`diff` = +1) or retract (-1) summed window contributions at `time`.
+    fn sum(&mut self, time: u64, slots: Slots);
+    /// Add or retract one occurrence of `value` in distinct-count `slot` at `time`.
+    fn distinct(&mut self, time: u64, slot: u8, value: u64, diff: isize);
+    /// Add or retract a wake-up at `time` (a DPD boundary of the oldest unpaid installment).
+    fn wake(&mut self, time: u64, diff: isize);
+    /// Counts a window contribution that had expired on arrival.
+    fn expired_on_arrival(&mut self);
+}
+
+#[derive(Clone, Debug, Default)]
+struct Installment {
+    no: u32,
+    due_ts: u64,
+    amount: u64,
+    paid: u64,
+}
+
+impl Installment {
+    fn unpaid(&self) -> u64 {
+        self.amount.saturating_sub(self.paid)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Loan {
+    loan_id: CompactString,
+    installments: Vec<Installment>,
+    settled: bool,
+    written_off: bool,
+    credit: u64,
+}
+
+impl Loan {
+    /// Pays this loan's unpaid installments oldest first; returns what is left.
+    fn pay(&mut self, mut amount: u64) -> u64 {
+        self.installments.sort_by_key(|i| (i.due_ts, i.no));
+        for inst in self.installments.iter_mut() {
+            if amount == 0 {
+                break;
+            }
+            let pay = inst.unpaid().min(amount);
+            inst.paid += pay;
+            amount -= pay;
+        }
+        amount
+    }
+}
+
+/// One customer's ledger.
+#[derive(Clone, Debug, Default)]
+pub struct Ledger {
+    account: Account,
+    loans: Vec<Loan>,
+    /// Overpayment of repayments without `loan_id`.
+    credit: u64,
+    /// Wake-up times emitted for the current `oldest_due`.
+    wakes: Vec<u64>,
+}
+
+/// The four DPD boundaries of an installment due at `due`: DPD reaches 1, 31, 61 and 91.
+pub fn dpd_boundaries(due: u64) -> [u64; 4] {
+    [
+        due + 1,
+        due + 30 * MS_PER_DAY + 1,
+        due + 60 * MS_PER_DAY + 1,
+        due + 90 * MS_PER_DAY + 1,
+    ]
+}
+
+/// Bucket at time `t` of the oldest unpaid installment due at `due` (0 when none):
+/// 0 = M0, 1 = M1 (1–30 DPD), 2 = M2 (31–60), 3 = M3+ (61 and more).
+pub fn bucket(due: u64, t: u64) -> u8 {
+    if due == 0 {
+        return 0;
+    }
+    dpd_boundaries(due)[..3]
+        .iter()
+        .filter(|b| t >= **b)
+        .count() as u8
+}
+
+impl Ledger {
+    /// A new, empty ledger for `customer_id`.
+    pub fn new(customer_id: CompactString) -> Ledger {
+        Ledger {
+            account: Account {
+                customer_id,
+                ..Account::default()
+            },
+            ..Ledger::default()
+        }
+    }
+
+    /// The account as of the last applied event.
+    pub fn account(&self) -> &Account {
+        &self.account
+    }
+
+    /// Applies one event entering the dataflow at `time` (`time >= ceil_tick(event.ts)`;
+    /// greater for a late event), emitting window contributions through `sink`.
+    /// Call [`Ledger::settle`] after the last event of a time.
+    pub fn apply(&mut self, event: &Event, time: u64, layout: &Layout, sink: &mut impl LedgerSink) {
+        match &event.body {
+            Body::Transaction(t) => self.transaction(t),
+            Body::Behavior(_) => {}
+            Body::Loan(l) => self.loan(l),
+            Body::Customer(c) => {
+                self.account.limit = c.credit_limit;
+                self.account.apr_bps = c.apr_bps;
+                self.account.status = c.status;
+                if let Some(b) = c.balance {
+                    self.account.balance = b;
+                }
+            }
+        }
+        contribute(event, time, layout, sink);
+    }
+
+    /// Recomputes the oldest unpaid installment after the events of `time` and emits the
+    /// wake-ups of its DPD boundaries that lie after `time` (retracting the old ones).
+    pub fn settle(&mut self, time: u64, tick: u64, sink: &mut impl LedgerSink) {
+        let mut oldest: Option<(u64, &CompactString)> = None;
+        let mut unpaid = 0;
+        for loan in self.loans.iter().filter(|l| !l.settled) {
+            for inst in loan.installments.iter().filter(|i| i.unpaid() > 0) {
+                unpaid += inst.unpaid();
+                if oldest.is_none_or(|(d, id)| (inst.due_ts, &loan.loan_id) < (d, id)) {
+                    oldest = Some((inst.due_ts, &loan.loan_id));
+                }
+            }
+        }
+        self.account.unpaid = unpaid;
+        let due = oldest.map(|(d, _)| d).unwrap_or(0);
+        if due != self.account.oldest_due {
+            for w in self.wakes.drain(..) {
+                if w > time {
+                    sink.wake(w, -1);
+                }
+            }
+            self.account.oldest_due = due;
+            if due != 0 {
+                for b in dpd_boundaries(due) {
+                    let w = ceil_to(b, tick);
+                    if w > time {
+                        sink.wake(w, 1);
+                        self.wakes.push(w);
+                    }
+                }
+            }
+        }
+    }
+
+    fn transaction(&mut self, t: &Transaction) {
+        if !t.approved {
+            return;
+        }
+        let balance = &mut self.account.balance;
+        match t.kind {
+            TxnKind::Drawdown | TxnKind::Purchase | TxnKind::CashWithdrawal | TxnKind::Fee => {
+                *balance = balance.saturating_add(t.amount)
+            }
+            TxnKind::Refund => *balance = balance.saturating_sub(t.amount),
+            TxnKind::Repayment => {
+                *balance = balance.saturating_sub(t.amount);
+                self.repay(t.loan_id.as_ref(), t.amount);
+            }
+            TxnKind::TransferIn | TxnKind::TransferOut | TxnKind::SalaryCredit => {}
+        }
+    }
+
+    fn loan_mut(&mut self, loan_id: &CompactString) -> &mut Loan {
+        let pos = match self.loans.iter().position(|l| &l.loan_id == loan_id) {
+            Some(p) => p,
+            None => {
+                self.loans.push(Loan {
+                    loan_id: loan_id.clone(),
+                    ..Loan::default()
+                });
+                self.loans.len() - 1
+            }
+        };
+        &mut self.loans[pos]
+    }
+
+    fn repay(&mut self, loan_id: Option<&CompactString>, amount: u64) {
+        match loan_id {
+            Some(id) => {
+                let loan = self.loan_mut(id);
+                let left = if loan.settled { amount } else { loan.pay(amount) };
+                loan.credit += left;
+            }
+            None => {
+                let mut left = amount;
+                while left > 0 {
+                    // The customer's oldest unpaid installment across loans.
+                    let mut best: Option<(u64, usize, usize)> = None;
+                    for (li, loan) in self.loans.iter().enumerate().filter(|(_, l)| !l.settled) {
+                        for (ii, inst) in loan.installments.iter().enumerate() {
+                            if inst.unpaid() == 0 {
+                                continue;
+                            }
+                            let better = match best {
+                                None => true,
+                                Some((d, bl, _)) => {
+                                    (inst.due_ts, &loan.loan_id) < (d, &self.loans[bl].loan_id)
+                                }
+                            };
+                            if better {
+                                best = Some((inst.due_ts, li, ii));
+                            }
+                        }
+                    }
+                    let Some((_, li, ii)) = best else { break };
+                    let inst = &mut self.loans[li].installments[ii];
+                    let pay = inst.unpaid().min(left);
+                    inst.paid += pay;
+                    left -= pay;
+                }
+                self.credit += left;
+            }
+        }
+    }
+
+    fn loan(&mut self, l: &riskwatch_model::event::LoanEvent) {
+        let customer_credit = &mut self.credit;
+        let pos = match self.loans.iter().position(|x| x.loan_id == l.loan_id) {
+            Some(p) => p,
+            None => {
+                self.loans.push(Loan {
+                    loan_id: l.loan_id.clone(),
+                    ..Loan::default()
+                });
+                self.loans.len() - 1
+            }
+        };
+        let loan = &mut self.loans[pos];
+        match l.kind {
+            LoanKind::InstallmentDue => {
+                if loan.settled {
+                    return;
+                }
+                let idx = match loan.installments.iter().position(|i| i.no == l.installment_no) {
+                    Some(i) => {
+                        let inst = &mut loan.installments[i];
+                        inst.amount = l.amount;
+                        inst.due_ts = l.due_ts;
+                        if inst.paid > inst.amount {
+                            loan.credit += inst.paid - inst.amount;
+                            inst.paid = inst.amount;
+                        }
+                        i
+                    }
+                    None => {
+                        loan.installments.push(Installment {
+                            no: l.installment_no,
+                            due_ts: l.due_ts,
+                            amount: l.amount,
+                            paid: 0,
+                        });
+                        loan.installments.len() - 1
+                    }
+                };
+                // Credit pays what was published after it.
+                let inst = &mut loan.installments[idx];
+                let from_loan = inst.unpaid().min(loan.credit);
+                inst.paid += from_loan;
+                loan.credit -= from_loan;
+                let from_customer = inst.unpaid().min(*customer_credit);
+                inst.paid += from_customer;
+                *customer_credit -= from_customer;
+            }
+            LoanKind::Settled => {
+                loan.settled = true;
+                for inst in loan.installments.iter_mut() {
+                    inst.paid = inst.amount;
+                }
+            }
+            LoanKind::WrittenOff => loan.written_off = true,
+        }
+    }
+}
+
+/// Per-measure contribution of one event, before it is placed into window slots.
+fn measure_value(m: Measure, event: &Event) -> i64 {
+    match &event.body {
+        Body::Transaction(t) => {
+            let approved = t.approved;
+            let amount = t.amount.min(i64::MAX as u64) as i64;
+            match m {
+                Measure::Spend
+                    if approved
+                        && matches!(t.kind, TxnKind::Purchase | TxnKind::CashWithdrawal) =>
+                {
+                    amount
+                }
+                Measure::Cash if approved && t.kind == TxnKind::CashWithdrawal => amount,
+                Measure::ApprovedCount if approved => 1,
+                Measure::DeclinedCount if !approved => 1,
+                Measure::Repayments if approved && t.kind == TxnKind::Repayment => 1,
+                Measure::RepaymentAmount if approved && t.kind == TxnKind::Repayment => amount,
+                Measure::SalaryCredits if approved && t.kind == TxnKind::SalaryCredit => 1,
+                Measure::SalaryAmount if approved && t.kind == TxnKind::SalaryCredit => amount,
+                Measure::Drawdowns if approved && t.kind == TxnKind::Drawdown => 1,
+                _ => 0,
+            }
+        }
+        Body::Behavior(b) => match (m, b.kind) {
+            (Measure::FailedLogins, BehaviorKind::LoginFailed)
+            | (Measure::PhoneChanges, BehaviorKind::PhoneChanged)
+            | (Measure::ContactChanges, BehaviorKind::ContactChanged)
+            | (Measure::DeviceChanges, BehaviorKind::DeviceBound)
+            | (Measure::Inquiries, BehaviorKind::CreditInquiry) => 1,
+            _ => 0,
+        },
+        Body::Loan(_) | Body::Customer(_) => 0,
+    }
+}
+
+/// The identifier a distinct-count measure counts for this event, 0 when none.
+fn distinct_value(m: Measure, event: &Event) -> u64 {
+    match (&event.body, m) {
+        (Body::Transaction(t), Measure::DistinctMerchants) => t.merchant,
+        (Body::Transaction(t), Measure::DistinctDevices) => t.device,
+        (Body::Behavior(b), Measure::DistinctDevices) => b.device,
+        (Body::Behavior(b), Measure::DistinctLenders) if b.kind == BehaviorKind::CreditInquiry => {
+            b.lender
+        }
+        _ => 0,
+    }
+}
+
+/// Emits the window contributions of one event: insertions at `time` into every window
+/// still open, retractions at `ceil_g(ts + W)` per window. A window whose retraction time
+/// is not after `time` (a late event) gets nothing and is counted as expired on arrival.
+pub fn contribute(event: &Event, time: u64, layout: &Layout, sink: &mut impl LedgerSink) {
+    if matches!(event.body, Body::Loan(_) | Body::Customer(_)) {
+        return;
+    }
+    let mut insert = Slots::ZERO;
+    for w in &layout.windows {
+        let expiry = ceil_to(event.ts.saturating_add(w.length), w.granularity);
+        let mut contrib = Slots::ZERO;
+        let mut any = false;
+        for (m, slot) in &w.sums {
+            let v = measure_value(*m, event);
+            if v != 0 {
+                contrib.0[*slot] = v;
+                any = true;
+            }
+        }
+        let mut any_distinct = false;
+        for (m, _) in &w.distincts {
+            any_distinct |= distinct_value(*m, event) != 0;
+        }
+        if !any && !any_distinct {
+            continue;
+        }
+        if expiry <= time {
+            sink.expired_on_arrival();
+            continue;
+        }
+        if any {
+            for (_, slot) in &w.sums {
+                insert.0[*slot] = contrib.0[*slot];
+            }
+            let mut retract = contrib;
+            differential_dataflow::difference::Abelian::negate(&mut retract);
+            sink.sum(expiry, retract);
+        }
+        for (m, slot) in &w.distincts {
+            let v = distinct_value(*m, event);
+            if v != 0 {
+                sink.distinct(time, *slot as u8, v, 1);
+                sink.distinct(expiry, *slot as u8, v, -1);
+            }
+        }
+    }
+    if insert != Slots::ZERO {
+        sink.sum(time, insert);
+    }
+}

@@ -1,0 +1,22 @@
+//! The riskwatch computation: typed events in, typed alerts out, as timely + differential
+//! dataflow. No sockets, files or brokers here; tests drive it with in-memory inputs.
+//!
+//! - [`graph`]: the dataflow graph and its [`graph::Plan`].
+//! - [`operators`]: the custom operators (`Ledger`, `Evaluate`).
+//! - [`ledger`]: per-customer balance, limit, schedule and repayment allocation.
+//! - [`layout`], [`slots`]: window × measure slots and the vector difference type.
+//! - [`rules`], [`strategy`], [`evaluate`]: CEL rules, scorecard, levels and alert semantics.
+//! - [`plan`]: building a [`graph::Plan`] from a config.
+//! - [`stats`]: per-worker counters.
+#![warn(missing_docs)]
+
+pub mod evaluate;
+pub mod graph;
+pub mod layout;
+pub mod ledger;
+pub mod operators;
+pub mod plan;
+pub mod rules;
+pub mod slots;
+pub mod stats;
+pub mod strategy;

@@ -1,0 +1,4 @@
+//! The custom timely operators of the riskwatch graph, one per file.
+
+pub mod evaluate;
+pub mod ledger;

@@ -1,0 +1,60 @@
+//! Compiles a [`Config`] into the pieces the graph needs, failing with the config key.
+
+use crate::evaluate::Strategies;
+use crate::layout::Layout;
+use crate::strategy::Strategy;
+use riskwatch_model::config::{Config, ConfigError, Role};
+
+/// Everything compiled from a config; `Send`, so it can be built once and cloned into
+/// every worker (which wraps it into an `Rc`-based [`crate::graph::Plan`]).
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    /// Feature layout.
+    pub layout: Layout,
+    /// Strategies.
+    pub strategies: Strategies,
+    /// Tick in ms.
+    pub tick: u64,
+    /// Duplicate horizon in ms.
+    pub dedupe_horizon: u64,
+}
+
+/// Compiles `config`; `read` loads files a config refers to (imported scorecards).
+pub fn compile(
+    config: &Config,
+    read: impl Fn(&str) -> Result<String, String>,
+) -> Result<Compiled, ConfigError> {
+    config.validate()?;
+    let layout = Layout::new(config)?;
+    let mut list = Vec::new();
+    for (i, s) in config.strategies.iter().enumerate() {
+        list.push(Strategy::compile(s, i, &layout, &read)?);
+    }
+    let champion = list
+        .iter()
+        .position(|s| s.role == Role::Champion)
+        .expect("validated: one champion");
+    Ok(Compiled {
+        layout,
+        strategies: Strategies {
+            list,
+            mode: config.experiment.mode,
+            champion,
+        },
+        tick: config.time.tick.ms(),
+        dedupe_horizon: config.dedupe_horizon(),
+    })
+}
+
+impl Compiled {
+    /// The per-worker plan.
+    pub fn plan(&self) -> crate::graph::Plan {
+        crate::graph::Plan {
+            layout: std::rc::Rc::new(self.layout.clone()),
+            strategies: std::rc::Rc::new(self.strategies.clone()),
+            tick: self.tick,
+            dedupe_horizon: self.dedupe_horizon,
+            trace: None,
+        }
+    }
+}

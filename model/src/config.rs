@@ -1,0 +1,723 @@
+//! The configuration tree: time model, windows and their features, strategies (rules,
+//! scorecard, level table) and champion/challenger assignment.
+//!
+//! Layers, lowest first: built-in defaults (`Default` impls, equal to
+//! `deploy/config/riskwatch.toml`), then the TOML file, then environment variables
+//! `RISKWATCH__SECTION__KEY=value`. Every struct denies unknown fields, so a typo fails at
+//! startup with the key's path. [`Config::validate`] checks what serde cannot (units that
+//! must divide each other, feature names that must exist, unique ids) and names the key.
+
+use crate::time::{Millis, MS_PER_DAY};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// A configuration problem: the dotted key and the reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("config key \"{key}\": {reason}")]
+pub struct ConfigError {
+    /// Dotted path of the offending key, e.g. `window[1].granularity`.
+    pub key: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// A new error for `key`.
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Event-time handling.
+    pub time: TimeConfig,
+    /// Sliding windows and the features computed over each.
+    #[serde(rename = "window")]
+    pub windows: Vec<WindowConfig>,
+    /// Strategies; the one with `role = "champion"` acts, the others are challengers.
+    #[serde(rename = "strategy")]
+    pub strategies: Vec<StrategyConfig>,
+    /// How challengers are run beside the champion.
+    pub experiment: ExperimentConfig,
+}
+
+/// Event-time handling (DESIGN.md, Time).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeConfig {
+    /// Timely timestamps are event time rounded up to this tick. Must divide 1 day.
+    pub tick: Millis,
+    /// A record more than this ahead of the frontier (replay) or wall clock (live) is
+    /// rejected with `future_ts`.
+    pub max_future_skew: Millis,
+    /// Live: a partition's watermark is its largest event time minus this.
+    pub allowed_lateness: Millis,
+    /// Live: a partition with no record for this long stops holding the frontier back.
+    pub idle_timeout: Millis,
+    /// Live: when every partition is idle, the frontier follows the wall clock.
+    pub wall_clock_advance: bool,
+    /// How long an `event_id` is remembered for duplicate detection; defaults to the
+    /// longest window.
+    pub dedupe_horizon: Option<Millis>,
+}
+
+impl Default for TimeConfig {
+    fn default() -> Self {
+        TimeConfig {
+            tick: Millis(10),
+            max_future_skew: Millis(MS_PER_DAY),
+            allowed_lateness: Millis(5_000),
+            idle_timeout: Millis(30_000),
+            wall_clock_advance: true,
+            dedupe_horizon: None,
+        }
+    }
+}
+
+/// One sliding window and the features computed over it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    /// Suffix of its feature names: measure `spend` over window `30d` is `spend_30d`.
+    pub name: String,
+    /// Window length.
+    pub length: Millis,
+    /// Expiry granularity: an event is retracted at the next multiple of this at or after
+    /// `ts + length`. Must divide 1 day and be a multiple of the tick.
+    pub granularity: Millis,
+    /// Measures computed over this window (see [`Measure`]).
+    pub features: Vec<Measure>,
+}
+
+/// A measure that can be computed over a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    /// Sum of approved purchase and cash_withdrawal amounts (minor units).
+    Spend,
+    /// Sum of approved cash_withdrawal amounts.
+    Cash,
+    /// `cash / spend`; null when spend is 0. Needs `spend` and `cash` in the same window.
+    CashRatio,
+    /// Count of approved transactions of any type.
+    ApprovedCount,
+    /// Count of declined transactions of any type.
+    DeclinedCount,
+    /// Count of `login_failed` events.
+    FailedLogins,
+    /// Count of `phone_changed` events.
+    PhoneChanges,
+    /// Count of `contact_changed` events.
+    ContactChanges,
+    /// Count of `device_bound` events.
+    DeviceChanges,
+    /// `phone_changes + contact_changes + device_changes`; needs all three.
+    IdentityChanges,
+    /// Count of `credit_inquiry` events.
+    Inquiries,
+    /// Count of approved repayments.
+    Repayments,
+    /// Sum of approved repayment amounts.
+    RepaymentAmount,
+    /// Count of approved salary credits.
+    SalaryCredits,
+    /// Sum of approved salary credit amounts.
+    SalaryAmount,
+    /// Count of approved drawdowns.
+    Drawdowns,
+    /// Distinct `merchant_id`s among transactions.
+    DistinctMerchants,
+    /// Distinct `device_id`s among transactions and behaviour events.
+    DistinctDevices,
+    /// Distinct `lender_id`s among credit inquiries (multi-lending).
+    DistinctLenders,
+}
+
+impl Measure {
+    /// Every measure, in declaration order.
+    pub const ALL: [Measure; 19] = [
+        Measure::Spend,
+        Measure::Cash,
+        Measure::CashRatio,
+        Measure::ApprovedCount,
+        Measure::DeclinedCount,
+        Measure::FailedLogins,
+        Measure::PhoneChanges,
+        Measure::ContactChanges,
+        Measure::DeviceChanges,
+        Measure::IdentityChanges,
+        Measure::Inquiries,
+        Measure::Repayments,
+        Measure::RepaymentAmount,
+        Measure::SalaryCredits,
+        Measure::SalaryAmount,
+        Measure::Drawdowns,
+        Measure::DistinctMerchants,
+        Measure::DistinctDevices,
+        Measure::DistinctLenders,
+    ];
+
+    /// The snake_case name used in feature names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Measure::Spend => "spend",
+            Measure::Cash => "cash",
+            Measure::CashRatio => "cash_ratio",
+            Measure::ApprovedCount => "approved_count",
+            Measure::DeclinedCount => "declined_count",
+            Measure::FailedLogins => "failed_logins",
+            Measure::PhoneChanges => "phone_changes",
+            Measure::ContactChanges => "contact_changes",
+            Measure::DeviceChanges => "device_changes",
+            Measure::IdentityChanges => "identity_changes",
+            Measure::Inquiries => "inquiries",
+            Measure::Repayments => "repayments",
+            Measure::RepaymentAmount => "repayment_amount",
+            Measure::SalaryCredits => "salary_credits",
+            Measure::SalaryAmount => "salary_amount",
+            Measure::Drawdowns => "drawdowns",
+            Measure::DistinctMerchants => "distinct_merchants",
+            Measure::DistinctDevices => "distinct_devices",
+            Measure::DistinctLenders => "distinct_lenders",
+        }
+    }
+
+    /// How the measure is computed.
+    pub fn kind(self) -> MeasureKind {
+        match self {
+            Measure::CashRatio | Measure::IdentityChanges => MeasureKind::Derived,
+            Measure::DistinctMerchants | Measure::DistinctDevices | Measure::DistinctLenders => {
+                MeasureKind::Distinct
+            }
+            _ => MeasureKind::Sum,
+        }
+    }
+
+    /// The measures a derived measure is computed from.
+    pub fn inputs(self) -> &'static [Measure] {
+        match self {
+            Measure::CashRatio => &[Measure::Spend, Measure::Cash],
+            Measure::IdentityChanges => &[
+                Measure::PhoneChanges,
+                Measure::ContactChanges,
+                Measure::DeviceChanges,
+            ],
+            _ => &[],
+        }
+    }
+}
+
+/// How a measure is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MeasureKind {
+    /// A sum of per-event contributions (a slot of the window vector).
+    Sum,
+    /// A distinct count of identifiers (`distinct` then count).
+    Distinct,
+    /// Computed from other measures of the same window when rules are evaluated.
+    Derived,
+}
+
+/// Features that do not belong to a window, always available to rules.
+pub const ACCOUNT_FEATURES: [&str; 7] = [
+    "balance",
+    "credit_limit",
+    "utilisation",
+    "apr_bps",
+    "dpd",
+    "bucket",
+    "dpd_90_plus",
+];
+
+/// Alert severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Informational.
+    Info,
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Critical.
+    Critical,
+}
+
+impl Severity {
+    /// The contract name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// A strategy's role in the experiment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Acts for every customer not assigned to a challenger.
+    Champion,
+    /// Acts for its share (split mode) or only records (shadow mode).
+    Challenger,
+}
+
+/// One strategy: rules, scorecard and level table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyConfig {
+    /// Name carried by every output of this strategy.
+    pub name: String,
+    /// Champion or challenger.
+    #[serde(default = "default_role")]
+    pub role: Role,
+    /// Version string carried by outputs; defaults to a content hash of the strategy.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Split mode: share of customers (0–100 %) this challenger acts for.
+    #[serde(default)]
+    pub share_percent: u32,
+    /// Rules over features.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RuleConfig>,
+    /// The behaviour scorecard.
+    #[serde(default)]
+    pub scorecard: ScorecardConfig,
+    /// Score bands → risk level.
+    #[serde(default)]
+    pub levels: LevelsConfig,
+}
+
+fn default_role() -> Role {
+    Role::Champion
+}
+
+/// One rule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Stable id, used as `rule_id` in alerts and as a reason code.
+    pub id: String,
+    /// Version, carried in alerts.
+    #[serde(default = "one")]
+    pub version: u32,
+    /// Severity of its alerts.
+    pub severity: Severity,
+    /// A CEL expression over feature names that yields a boolean. A feature that is null
+    /// (e.g. a ratio with a zero denominator) makes comparisons false.
+    pub expr: String,
+    /// While the rule fires, the level is at least this (a rule override).
+    #[serde(default)]
+    pub min_level: Option<u8>,
+    /// Free text for operators; copied into the alert's reason `text`.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A points scorecard: `score = base + Σ points(bin of feature)`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScorecardConfig {
+    /// Base points.
+    #[serde(default)]
+    pub base: f64,
+    /// Path of a toad-format JSON scorecard (`{"feature": {"[-inf ~ 3)": 100, "nan": 50,
+    /// "else": 0}}`) whose features are appended to `feature`.
+    #[serde(default)]
+    pub import_toad: Option<String>,
+    /// Per-feature bins.
+    #[serde(default, rename = "feature")]
+    pub features: Vec<ScoreFeature>,
+}
+
+/// The bins of one scorecard feature.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreFeature {
+    /// Feature name.
+    pub feature: String,
+    /// Points when the feature is null.
+    #[serde(default)]
+    pub missing: f64,
+    /// Left-closed bins in increasing order; a bin without `below` is the last.
+    pub bins: Vec<ScoreBin>,
+}
+
+/// One bin: values in `[previous below, below)` score `points`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreBin {
+    /// Exclusive upper bound; absent for the last (open-ended) bin.
+    #[serde(default)]
+    pub below: Option<f64>,
+    /// Points for values in the bin.
+    pub points: f64,
+}
+
+/// The level table: score bands, checked from level 0 upwards.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelsConfig {
+    /// `min_score[i]` is the lowest score still at level `i`, for levels 0–3; scores below
+    /// `min_score[3]` are level 4. Must be decreasing.
+    pub min_score: [f64; 4],
+}
+
+impl Default for LevelsConfig {
+    fn default() -> Self {
+        LevelsConfig {
+            min_score: [650.0, 600.0, 550.0, 500.0],
+        }
+    }
+}
+
+/// How challengers run beside the champion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExperimentConfig {
+    /// `shadow`: challengers evaluate everyone and are recorded only; `split`: each
+    /// customer is assigned to one strategy by a stable hash of its id.
+    pub mode: ExperimentMode,
+}
+
+impl Default for ExperimentConfig {
+    fn default() -> Self {
+        ExperimentConfig {
+            mode: ExperimentMode::Shadow,
+        }
+    }
+}
+
+/// Champion/challenger mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExperimentMode {
+    /// Challengers evaluate everyone; outputs carry `shadow: true`.
+    Shadow,
+    /// Each customer belongs to exactly one strategy.
+    Split,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_toml("").expect("the built-in default config is valid")
+    }
+}
+
+/// The built-in default configuration: the shipped `deploy/config/riskwatch.toml`.
+pub const DEFAULT_CONFIG: &str = include_str!("../../deploy/config/riskwatch.toml");
+
+impl Config {
+    /// Parses a TOML document, applies `RISKWATCH__…` overrides from `env`, and validates.
+    ///
+    /// The file is laid over the built-in defaults: tables merge key by key, and an array
+    /// of tables given in the file (`[[window]]`, `[[strategy]]`) replaces the default one.
+    pub fn from_toml_with_env(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut value: toml::Table = toml::from_str(DEFAULT_CONFIG)
+            .map_err(|e| ConfigError::new(toml_key(&e), toml_reason(&e)))?;
+        let file: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError::new(toml_key(&e), toml_reason(&e)))?;
+        merge_tables(&mut value, file);
+        for (name, raw) in env {
+            let Some(path) = name.strip_prefix("RISKWATCH__") else {
+                continue;
+            };
+            let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            set_path(&mut value, &parts, parse_env_value(&raw))
+                .map_err(|reason| ConfigError::new(parts.join("."), reason))?;
+        }
+        let config: Config = Config::deserialize(toml::Value::Table(value))
+            .map_err(|e| ConfigError::new(toml_key(&e), toml_reason(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses and validates a TOML document without environment overrides.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_with_env(text, std::iter::empty())
+    }
+
+    /// The duplicate-detection horizon: configured, or the longest window.
+    pub fn dedupe_horizon(&self) -> u64 {
+        self.time.dedupe_horizon.map(Millis::ms).unwrap_or_else(|| {
+            self.windows
+                .iter()
+                .map(|w| w.length.ms())
+                .max()
+                .unwrap_or(0)
+        })
+    }
+
+    /// Checks what serde cannot; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let tick = self.time.tick.ms();
+        if tick == 0 || !MS_PER_DAY.is_multiple_of(tick) {
+            return Err(ConfigError::new(
+                "time.tick",
+                format!("{} must be positive and divide 1d", self.time.tick),
+            ));
+        }
+        let mut names = BTreeSet::new();
+        for (i, w) in self.windows.iter().enumerate() {
+            let key = |k: &str| format!("window[{i}].{k}");
+            if w.name.is_empty() || !w.name.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(ConfigError::new(
+                    key("name"),
+                    "must be non-empty ASCII alphanumeric",
+                ));
+            }
+            if !names.insert(w.name.clone()) {
+                return Err(ConfigError::new(
+                    key("name"),
+                    format!("\"{}\" is used twice", w.name),
+                ));
+            }
+            if w.length.ms() == 0 {
+                return Err(ConfigError::new(key("length"), "must be positive"));
+            }
+            let g = w.granularity.ms();
+            if g == 0 || !MS_PER_DAY.is_multiple_of(g) || !g.is_multiple_of(tick) {
+                return Err(ConfigError::new(
+                    key("granularity"),
+                    format!(
+                        "{} must divide 1d and be a multiple of the tick ({})",
+                        w.granularity, self.time.tick
+                    ),
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for m in &w.features {
+                if !seen.insert(*m) {
+                    return Err(ConfigError::new(
+                        key("features"),
+                        format!("\"{}\" is listed twice", m.name()),
+                    ));
+                }
+                for input in m.inputs() {
+                    if !w.features.contains(input) {
+                        return Err(ConfigError::new(
+                            key("features"),
+                            format!(
+                                "\"{}\" needs \"{}\" in the same window",
+                                m.name(),
+                                input.name()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        let champions = self
+            .strategies
+            .iter()
+            .filter(|s| s.role == Role::Champion)
+            .count();
+        if champions != 1 {
+            return Err(ConfigError::new(
+                "strategy",
+                format!("exactly one strategy must have role = \"champion\", found {champions}"),
+            ));
+        }
+        let mut strategy_names = BTreeSet::new();
+        let mut share = 0;
+        for (i, s) in self.strategies.iter().enumerate() {
+            if s.name.is_empty() || s.name.chars().any(char::is_whitespace) {
+                return Err(ConfigError::new(
+                    format!("strategy[{i}].name"),
+                    "must be non-empty without whitespace",
+                ));
+            }
+            if !strategy_names.insert(s.name.clone()) {
+                return Err(ConfigError::new(
+                    format!("strategy[{i}].name"),
+                    format!("\"{}\" is used twice", s.name),
+                ));
+            }
+            if s.role == Role::Challenger {
+                share += s.share_percent;
+            }
+            let mut ids = BTreeSet::new();
+            for (j, r) in s.rules.iter().enumerate() {
+                let key = format!("strategy[{i}].rule[{j}]");
+                if r.id.is_empty() || r.id == "level" || r.id.chars().any(char::is_whitespace) {
+                    return Err(ConfigError::new(
+                        format!("{key}.id"),
+                        "must be non-empty, without whitespace, and not \"level\"",
+                    ));
+                }
+                if !ids.insert(r.id.clone()) {
+                    return Err(ConfigError::new(
+                        format!("{key}.id"),
+                        format!("\"{}\" is used twice", r.id),
+                    ));
+                }
+                if r.min_level.is_some_and(|l| l > 4) {
+                    return Err(ConfigError::new(format!("{key}.min_level"), "must be 0–4"));
+                }
+            }
+            if s.rules.len() > 64 {
+                return Err(ConfigError::new(
+                    format!("strategy[{i}].rule"),
+                    "at most 64 rules per strategy",
+                ));
+            }
+            let m = s.levels.min_score;
+            if !(m[0] > m[1] && m[1] > m[2] && m[2] > m[3]) {
+                return Err(ConfigError::new(
+                    format!("strategy[{i}].levels.min_score"),
+                    "must be strictly decreasing",
+                ));
+            }
+            for (j, f) in s.scorecard.features.iter().enumerate() {
+                let key = format!("strategy[{i}].scorecard.feature[{j}].bins");
+                if f.bins.is_empty() {
+                    return Err(ConfigError::new(key, "needs at least one bin"));
+                }
+                let mut last = f64::NEG_INFINITY;
+                for (k, b) in f.bins.iter().enumerate() {
+                    match b.below {
+                        Some(x) if x > last => last = x,
+                        Some(_) => {
+                            return Err(ConfigError::new(key, "bin bounds must increase"));
+                        }
+                        None if k + 1 == f.bins.len() => {}
+                        None => {
+                            return Err(ConfigError::new(
+                                key,
+                                "only the last bin may omit \"below\"",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if share > 100 {
+            return Err(ConfigError::new(
+                "strategy.share_percent",
+                format!("challenger shares add up to {share}%, more than 100%"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn merge_tables(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_tables(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    // A scalar TOML literal (number, boolean, quoted string, array) if it parses as one,
+    // else the raw text as a string.
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+fn set_path(table: &mut toml::Table, parts: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = parts.split_last().ok_or("empty key")?;
+    let mut current = table;
+    for p in parents {
+        let entry = current
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("\"{p}\" is not a table; env overrides set scalar keys"))?;
+    }
+    current.insert(last.clone(), value);
+    Ok(())
+}
+
+fn toml_key(e: &toml::de::Error) -> String {
+    // toml's messages name the key in backticks or quotes; keep the message as the reason
+    // and give the best key we can.
+    let msg = e.message();
+    msg.split('`')
+        .nth(1)
+        .map(str::to_string)
+        .unwrap_or_else(|| "(document)".to_string())
+}
+
+fn toml_reason(e: &toml::de::Error) -> String {
+    let mut reason = e.message().trim().to_string();
+    if let Some(span) = e.span() {
+        reason.push_str(&format!(" (at bytes {}..{})", span.start, span.end));
+    }
+    reason
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert!(!c.windows.is_empty());
+        assert_eq!(c.dedupe_horizon(), 30 * MS_PER_DAY);
+    }
+
+    #[test]
+    fn unknown_keys_fail_with_the_key() {
+        let err = Config::from_toml("[time]\ntick = \"10ms\"\ntikc = 1\n").unwrap_err();
+        assert!(err.to_string().contains("tikc"), "{err}");
+    }
+
+    #[test]
+    fn bad_granularity_names_the_window() {
+        let text = DEFAULT_CONFIG.replacen("granularity = \"10s\"", "granularity = \"7s\"", 1);
+        let err = Config::from_toml(&text).unwrap_err();
+        assert_eq!(err.key, "window[0].granularity");
+    }
+
+    #[test]
+    fn env_overrides_apply_after_the_file() {
+        let env = vec![
+            ("RISKWATCH__TIME__TICK".to_string(), "\"20ms\"".to_string()),
+            (
+                "RISKWATCH__TIME__WALL_CLOCK_ADVANCE".to_string(),
+                "false".to_string(),
+            ),
+            ("OTHER".to_string(), "x".to_string()),
+        ];
+        let c = Config::from_toml_with_env(DEFAULT_CONFIG, env).unwrap();
+        assert_eq!(c.time.tick, Millis(20));
+        assert!(!c.time.wall_clock_advance);
+    }
+
+    #[test]
+    fn derived_measures_need_their_inputs() {
+        let text = "[[window]]\nname = \"1h\"\nlength = \"1h\"\ngranularity = \"10s\"\nfeatures = [\"cash_ratio\", \"spend\"]\n[[strategy]]\nname = \"c\"\n";
+        let err = Config::from_toml(text).unwrap_err();
+        assert_eq!(err.key, "window[0].features");
+        assert!(err.reason.contains("cash"), "{err}");
+    }
+}

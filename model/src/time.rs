@@ -1,0 +1,150 @@
+//! Event-time arithmetic: ticks, expiry granules, and human-readable durations.
+//!
+//! Timely timestamps are event time in milliseconds rounded up to a tick; a window of
+//! length `W` with granularity `g` counts an event at `e` during `[ceil_tick(e), ceil_g(e + W))`.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// Milliseconds in one second.
+pub const MS_PER_SECOND: u64 = 1_000;
+/// Milliseconds in one minute.
+pub const MS_PER_MINUTE: u64 = 60 * MS_PER_SECOND;
+/// Milliseconds in one hour.
+pub const MS_PER_HOUR: u64 = 60 * MS_PER_MINUTE;
+/// Milliseconds in one day.
+pub const MS_PER_DAY: u64 = 24 * MS_PER_HOUR;
+/// The largest timestamp the contracts allow (year 3000).
+pub const MAX_TS: u64 = 32_503_680_000_000;
+
+/// Rounds `t` up to the next multiple of `g` (`t` itself when already a multiple).
+///
+/// `g` must be positive. Saturates instead of overflowing.
+#[inline]
+pub fn ceil_to(t: u64, g: u64) -> u64 {
+    debug_assert!(g > 0, "granularity must be positive");
+    match t % g {
+        0 => t,
+        r => t.saturating_add(g - r),
+    }
+}
+
+/// Days past due at time `t` of an installment due at `due_ts` (loan.schema.json):
+/// 0 while `t <= due_ts`, else `ceil((t - due_ts) / 1 day)`.
+#[inline]
+pub fn days_past_due(due_ts: u64, t: u64) -> u64 {
+    if t <= due_ts {
+        0
+    } else {
+        (t - due_ts).div_ceil(MS_PER_DAY)
+    }
+}
+
+/// A duration in milliseconds, written in config as a number and a unit: `"10ms"`, `"10s"`,
+/// `"5m"` (or `"5min"`), `"1h"`, `"7d"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Millis(pub u64);
+
+impl Millis {
+    /// The duration in milliseconds.
+    pub fn ms(self) -> u64 {
+        self.0
+    }
+
+    /// Parses `"<integer><unit>"` with unit one of `ms`, `s`, `m`, `min`, `h`, `d`.
+    pub fn parse(text: &str) -> Result<Millis, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("duration \"{text}\" has no unit (ms, s, m, h, d)"))?;
+        let (num, unit) = text.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("duration \"{text}\" does not start with a whole number"))?;
+        let factor = match unit.trim() {
+            "ms" => 1,
+            "s" => MS_PER_SECOND,
+            "m" | "min" => MS_PER_MINUTE,
+            "h" => MS_PER_HOUR,
+            "d" => MS_PER_DAY,
+            other => return Err(format!("duration \"{text}\" has unknown unit \"{other}\"")),
+        };
+        n.checked_mul(factor)
+            .map(Millis)
+            .ok_or_else(|| format!("duration \"{text}\" is too large"))
+    }
+}
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0;
+        for (unit, size) in [
+            ("d", MS_PER_DAY),
+            ("h", MS_PER_HOUR),
+            ("m", MS_PER_MINUTE),
+            ("s", MS_PER_SECOND),
+        ] {
+            if ms >= size && ms.is_multiple_of(size) {
+                return write!(f, "{}{unit}", ms / size);
+            }
+        }
+        write!(f, "{ms}ms")
+    }
+}
+
+impl Serialize for Millis {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+        let text = String::deserialize(d)?;
+        Millis::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceil_is_identity_on_multiples_and_rounds_up_otherwise() {
+        assert_eq!(ceil_to(0, 10), 0);
+        assert_eq!(ceil_to(1, 10), 10);
+        assert_eq!(ceil_to(10, 10), 10);
+        assert_eq!(ceil_to(11, 10), 20);
+        assert_eq!(ceil_to(u64::MAX, 10), u64::MAX);
+    }
+
+    #[test]
+    fn dpd_follows_the_loan_contract() {
+        let due = 10 * MS_PER_DAY - 1;
+        assert_eq!(days_past_due(due, due), 0);
+        assert_eq!(days_past_due(due, due + 1), 1);
+        assert_eq!(days_past_due(due, due + MS_PER_DAY), 1);
+        assert_eq!(days_past_due(due, due + MS_PER_DAY + 1), 2);
+        assert_eq!(days_past_due(due, due + 30 * MS_PER_DAY), 30);
+        assert_eq!(days_past_due(due, due + 30 * MS_PER_DAY + 1), 31);
+    }
+
+    #[test]
+    fn durations_round_trip() {
+        for (text, ms) in [
+            ("10ms", 10),
+            ("10s", 10_000),
+            ("5m", 300_000),
+            ("5min", 300_000),
+            ("90m", 5_400_000),
+            ("1h", 3_600_000),
+            ("7d", 604_800_000),
+        ] {
+            assert_eq!(Millis::parse(text), Ok(Millis(ms)), "{text}");
+            assert_eq!(Millis::parse(&Millis(ms).to_string()), Ok(Millis(ms)));
+        }
+        assert!(Millis::parse("10").is_err());
+        assert!(Millis::parse("10y").is_err());
+        assert!(Millis::parse("h").is_err());
+    }
+}

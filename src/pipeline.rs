@@ -1,0 +1,196 @@
+//! Runs the dataflow over an in-memory, merged event list on W timely worker threads.
+//!
+//! Used by `replay`, `demo`, `bench` and the tests. Events are dealt round-robin to the
+//! workers (the ledger exchanges them by customer), fed through differential's
+//! `InputSession` in chunks that span many ticks, and the run stops once the frontier has
+//! passed the end time; outputs after the end are not emitted.
+
+use riskwatch_dataflows::graph::{build, FeatureSnapshot};
+use riskwatch_dataflows::plan::Compiled;
+use riskwatch_dataflows::stats::Stats;
+use riskwatch_model::event::Event;
+use riskwatch_model::output::Alert;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::operators::Probe;
+use timely::dataflow::ProbeHandle;
+
+/// What a run produced.
+#[derive(Debug, Default)]
+pub struct RunOutput {
+    /// Alerts with `ts <= end`, sorted by (ts, customer, strategy, rule).
+    pub alerts: Vec<Alert>,
+    /// Counters summed over workers.
+    pub stats: Stats,
+    /// Feature snapshots, when tracing was asked for (sorted by customer, time).
+    pub trace: Vec<FeatureSnapshot>,
+}
+
+/// A progress line on stderr while a run feeds its events.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    fed: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+}
+
+impl Progress {
+    /// Starts a thread that prints `fed/total` twice a second until [`Progress::finish`].
+    pub fn start(total: u64) -> Progress {
+        let p = Progress {
+            fed: Arc::new(AtomicU64::new(0)),
+            done: Arc::new(AtomicBool::new(false)),
+        };
+        let (fed, done) = (p.fed.clone(), p.done.clone());
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                let n = fed.load(Ordering::Relaxed);
+                let pct = if total == 0 { 100.0 } else { 100.0 * n as f64 / total as f64 };
+                eprint!(
+                    "\r  dataflow: {n}/{total} events ({pct:.0}%), {:.0} events/s   ",
+                    n as f64 / start.elapsed().as_secs_f64()
+                );
+            }
+            eprintln!();
+        });
+        p
+    }
+
+    fn add(&self, n: u64) {
+        self.fed.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Stops the progress line.
+    pub fn finish(&self) {
+        self.done.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Options of a run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Worker threads.
+    pub workers: usize,
+    /// Last time (tick) whose outputs are emitted.
+    pub end: u64,
+    /// Events fed per chunk before the worker steps.
+    pub chunk: usize,
+    /// Record feature snapshots of every evaluation.
+    pub trace: bool,
+    /// Report fed events here.
+    pub progress: Option<Progress>,
+}
+
+impl RunOptions {
+    /// Defaults for `workers` and `end`.
+    pub fn new(workers: usize, end: u64) -> RunOptions {
+        RunOptions {
+            workers,
+            end,
+            chunk: 50_000,
+            trace: false,
+            progress: None,
+        }
+    }
+}
+
+/// Runs `events` (`(time, event)` in non-decreasing time order) through the graph.
+pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> RunOutput {
+    let workers = opts.workers.max(1);
+    let mut shares: Vec<Vec<(u64, Event)>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, e) in events.into_iter().enumerate() {
+        shares[i % workers].push(e);
+    }
+    let shares: Arc<Mutex<Vec<Option<Vec<(u64, Event)>>>>> =
+        Arc::new(Mutex::new(shares.into_iter().map(Some).collect()));
+    let compiled = Arc::new(compiled.clone());
+    let progress = opts.progress.clone();
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let index = worker.index();
+        let mine = shares
+            .lock()
+            .expect("no worker panicked holding the input lock")[index]
+            .take()
+            .unwrap_or_default();
+        let mut plan = compiled.plan();
+        let trace = opts.trace.then(|| Rc::new(RefCell::new(Vec::new())));
+        plan.trace = trace.clone();
+        let stats = Rc::new(RefCell::new(Stats::default()));
+        let collected: Rc<RefCell<Vec<Alert>>> = Rc::new(RefCell::new(Vec::new()));
+        let probe = ProbeHandle::new();
+        let end = opts.end;
+        let progress = opts.progress.clone();
+        let mut input = differential_dataflow::input::InputSession::<u64, Event, isize>::new();
+        let dataflow = worker.next_dataflow_index();
+        worker.dataflow::<u64, _, _>(|scope| {
+            let events = input.to_collection(scope);
+            let alerts = build(events, &plan, stats.clone());
+            let sink = collected.clone();
+            alerts
+                .flat_map(move |(alert, time, _diff)| {
+                    if time <= end {
+                        sink.borrow_mut().push(alert);
+                    }
+                    None::<()>
+                })
+                .probe_with(&probe);
+        });
+        let mut iter = mine.into_iter().peekable();
+        let mut lag: Vec<u64> = Vec::new();
+        while iter.peek().is_some() {
+            let mut n = 0;
+            while let Some((time, event)) = iter.next_if(|(t, _)| *t <= end) {
+                input.update_at(event, time, 1);
+                n += 1;
+                if n >= opts.chunk {
+                    break;
+                }
+            }
+            let next = iter.peek().map(|(t, _)| *t).filter(|t| *t <= end);
+            let upto = next.unwrap_or(end + 1);
+            input.advance_to(upto);
+            input.flush();
+            if let Some(p) = &progress {
+                p.add(n as u64);
+            }
+            // Keep at most two chunks in flight.
+            lag.push(upto);
+            if lag.len() > 2 {
+                let wait = lag.remove(0);
+                worker.step_while(|| probe.less_than(&wait));
+            }
+            if next.is_none() {
+                break;
+            }
+        }
+        input.advance_to(end + 1);
+        input.flush();
+        worker.step_while(|| probe.less_than(&(end + 1)));
+        worker.drop_dataflow(dataflow);
+        let alerts = std::mem::take(&mut *collected.borrow_mut());
+        let stats = stats.borrow().clone();
+        let trace = trace.map(|t| std::mem::take(&mut *t.borrow_mut())).unwrap_or_default();
+        (alerts, stats, trace)
+    })
+    .expect("timely workers start");
+    if let Some(p) = &progress {
+        p.finish();
+    }
+    let mut out = RunOutput::default();
+    for result in guards.join() {
+        let (alerts, stats, trace) = result.expect("a worker panicked");
+        out.alerts.extend(alerts);
+        out.stats.merge(&stats);
+        out.trace.extend(trace);
+    }
+    out.alerts.sort_by(|a, b| {
+        (a.ts, &a.customer_id, &a.strategy, &a.rule_id).cmp(&(b.ts, &b.customer_id, &b.strategy, &b.rule_id))
+    });
+    out.trace
+        .sort_by(|a, b| (&a.customer_id, a.time).cmp(&(&b.customer_id, b.time)));
+    out
+}
