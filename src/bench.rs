@@ -118,7 +118,9 @@ fn machine() -> String {
         .unwrap_or_else(|| "unknown cpu".into());
     format!(
         "{} cores, {cpu}",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     )
 }
 
@@ -162,6 +164,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<BenchReport> {
                         workers: w,
                         until: None,
                         progress: false,
+                        cluster: None,
                     },
                 )?;
                 events = summary.read.values().sum();
@@ -208,7 +211,11 @@ pub fn table(r: &BenchReport) -> String {
     let _ = writeln!(s, "machine: {}", r.machine);
     if !r.replay.is_empty() {
         let _ = writeln!(s, "\nreplay throughput (median of runs)");
-        let _ = writeln!(s, "  {:>7} {:>10} {:>14} {:>16}", "workers", "events", "events/s", "dataflow ev/s");
+        let _ = writeln!(
+            s,
+            "  {:>7} {:>10} {:>14} {:>16}",
+            "workers", "events", "events/s", "dataflow ev/s"
+        );
         for f in &r.replay {
             let _ = writeln!(
                 s,
@@ -222,10 +229,20 @@ pub fn table(r: &BenchReport) -> String {
         let _ = writeln!(
             s,
             "  {:>8} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10} {:>10}",
-            "rate", "achieved", "workers", "outputs", "p50 ms", "p99 ms", "max ms", "front p50", "front p99", "front max"
+            "rate",
+            "achieved",
+            "workers",
+            "outputs",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "front p50",
+            "front p99",
+            "front max"
         );
         for f in &r.latency {
-            let _ = writeln!(
+            let _ =
+                writeln!(
                 s,
                 "  {:>8} {:>10.0} {:>7} {:>8} {:>8.2} {:>8.2} {:>8.2} {:>10.2} {:>10.2} {:>10.2}",
                 f.rate, f.achieved, f.workers, f.outputs, f.p50_ms, f.p99_ms, f.max_ms,
@@ -307,7 +324,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// One open-loop latency run.
-pub fn latency(compiled: &Compiled, rate: u64, workers: usize, seconds: u64, customers: u64) -> LatencyFigure {
+pub fn latency(
+    compiled: &Compiled,
+    rate: u64,
+    workers: usize,
+    seconds: u64,
+    customers: u64,
+) -> LatencyFigure {
     let compiled = Arc::new(compiled.clone());
     let sent: Arc<Mutex<HashMap<u64, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let tick = compiled.tick;
@@ -325,6 +348,7 @@ pub fn latency(compiled: &Compiled, rate: u64, workers: usize, seconds: u64, cus
         worker.dataflow::<u64, _, _>(|scope| {
             let sink = outputs.clone();
             build(input.to_collection(scope), &plan, stats.clone())
+                .alerts
                 .flat_map(move |(_alert, time, _)| {
                     sink.borrow_mut().push((time, Instant::now()));
                     None::<()>
@@ -407,7 +431,11 @@ pub fn latency(compiled: &Compiled, rate: u64, workers: usize, seconds: u64, cus
     let mut lat = Vec::new();
     let mut front = Vec::new();
     let mut achieved = 0.0;
-    let results: Vec<_> = guards.join().into_iter().map(|r| r.expect("worker")).collect();
+    let results: Vec<_> = guards
+        .join()
+        .into_iter()
+        .map(|r| r.expect("worker"))
+        .collect();
     let sent = sent.lock().expect("bench lock");
     for (outs, fronts, rate) in results {
         achieved += rate;

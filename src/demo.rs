@@ -64,6 +64,7 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Vec<Quality>> {
             workers: args.workers,
             until: None,
             progress: true,
+            cluster: None,
         },
     )?;
     let truth = read_truth(&book.join("truth.ndjson"))?;
@@ -72,7 +73,8 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Vec<Quality>> {
         .list
         .iter()
         .map(|s| {
-            let shadow = compiled.strategies.mode == riskwatch_model::config::ExperimentMode::Shadow
+            let shadow = compiled.strategies.mode
+                == riskwatch_model::config::ExperimentMode::Shadow
                 && s.role == riskwatch_model::config::Role::Challenger;
             (s.name.clone(), shadow)
         })
@@ -108,9 +110,15 @@ pub fn report(summary: &Summary, quality: &[Quality]) -> String {
             let _ = writeln!(s, "  by severity: {sev:?}");
         }
     }
-    let _ = writeln!(s, "\nlevel mix at the end (share of customers at level 0..4):");
+    let _ = writeln!(
+        s,
+        "\nlevel mix at the end (share of customers at level 0..4):"
+    );
     for (strategy, shares) in level_shares(&summary.levels) {
-        let cells: Vec<String> = shares.iter().map(|x| format!("{:>6.2}%", 100.0 * x)).collect();
+        let cells: Vec<String> = shares
+            .iter()
+            .map(|x| format!("{:>6.2}%", 100.0 * x))
+            .collect();
         let _ = writeln!(s, "  {strategy:<16} {}", cells.join(" "));
     }
     let _ = writeln!(s, "\ndetection quality against truth.ndjson (level >= 2):");

@@ -4,12 +4,17 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use riskwatch::bench::{bench, table, BenchArgs};
 use riskwatch::demo::{default_dir, demo, DemoArgs};
+use riskwatch::pipeline::ClusterSpec;
 use riskwatch::replay::{load_config, replay, ReplayArgs};
 use riskwatch_connectors::generator::{generate, GenConfig};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "riskwatch", version, about = "In-loan risk monitoring on timely + differential dataflow")]
+#[command(
+    name = "riskwatch",
+    version,
+    about = "In-loan risk monitoring on timely + differential dataflow"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,6 +54,12 @@ enum Command {
         /// End at this event time (epoch ms) instead of the last input event.
         #[arg(long)]
         until: Option<u64>,
+        /// Cluster mode: this process's index into --hosts.
+        #[arg(long, requires = "hosts")]
+        process: Option<usize>,
+        /// Cluster mode: host:port of every process, comma separated, in process order.
+        #[arg(long, value_delimiter = ',')]
+        hosts: Vec<String>,
     },
     /// Generate a book, replay it, and print throughput and detection quality.
     Demo {
@@ -124,18 +135,60 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Gen { customers, days, seed, out } => {
-            let cfg = GenConfig { customers, days, seed, ..GenConfig::default() };
-            let s = generate(&cfg, &out).with_context(|| format!("generating into {}", out.display()))?;
+        Command::Gen {
+            customers,
+            days,
+            seed,
+            out,
+        } => {
+            let cfg = GenConfig {
+                customers,
+                days,
+                seed,
+                ..GenConfig::default()
+            };
+            let s = generate(&cfg, &out)
+                .with_context(|| format!("generating into {}", out.display()))?;
             println!(
                 "generated {} customers: {} transactions, {} behaviors, {} loans, {} customers records",
                 s.customers, s.events_per_stream[0], s.events_per_stream[1], s.events_per_stream[2], s.events_per_stream[3]
             );
         }
-        Command::Replay { input, output, config, workers, until } => {
+        Command::Replay {
+            input,
+            output,
+            config,
+            workers,
+            until,
+            process,
+            hosts,
+        } => {
             let (cfg, compiled) = load_config(config.as_deref())?;
-            let (_, summary) = replay(&compiled, &cfg, &input, &output, &ReplayArgs { workers, until, progress: true })?;
-            let alerts: u64 = summary.alerts_by_rule.values().flat_map(|m| m.values()).sum();
+            let cluster = match process {
+                Some(process) if process < hosts.len() => Some(ClusterSpec { process, hosts }),
+                Some(process) => anyhow::bail!(
+                    "--process {process} is not an index into --hosts ({} hosts)",
+                    hosts.len()
+                ),
+                None => None,
+            };
+            let (_, summary) = replay(
+                &compiled,
+                &cfg,
+                &input,
+                &output,
+                &ReplayArgs {
+                    workers,
+                    until,
+                    progress: true,
+                    cluster,
+                },
+            )?;
+            let alerts: u64 = summary
+                .alerts_by_rule
+                .values()
+                .flat_map(|m| m.values())
+                .sum();
             println!(
                 "replayed {} records at {:.0} events/s: {} alerts, {} rejected; outputs in {}",
                 summary.read.values().sum::<u64>(),
@@ -145,13 +198,47 @@ fn main() -> anyhow::Result<()> {
                 output.display()
             );
         }
-        Command::Demo { customers, days, seed, workers, dir, config } => {
-            demo(&DemoArgs { customers, days, seed, workers, dir: dir.unwrap_or_else(default_dir), config })?;
+        Command::Demo {
+            customers,
+            days,
+            seed,
+            workers,
+            dir,
+            config,
+        } => {
+            demo(&DemoArgs {
+                customers,
+                days,
+                seed,
+                workers,
+                dir: dir.unwrap_or_else(default_dir),
+                config,
+            })?;
         }
-        Command::Bench { customers, days, runs, workers, rates, seconds, latency_customers, dir, replay_only, latency_only, json } => {
+        Command::Bench {
+            customers,
+            days,
+            runs,
+            workers,
+            rates,
+            seconds,
+            latency_customers,
+            dir,
+            replay_only,
+            latency_only,
+            json,
+        } => {
             let report = bench(&BenchArgs {
-                customers, days, runs, workers, rates, seconds, latency_customers, dir,
-                skip_replay: latency_only, skip_latency: replay_only,
+                customers,
+                days,
+                runs,
+                workers,
+                rates,
+                seconds,
+                latency_customers,
+                dir,
+                skip_replay: latency_only,
+                skip_latency: replay_only,
             })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -161,9 +248,20 @@ fn main() -> anyhow::Result<()> {
         }
         Command::CheckConfig { config } => {
             let (_, compiled) = load_config(config.as_deref())?;
-            println!("config ok: {} features, {} slots, strategies:", compiled.layout.names.len(), compiled.layout.slots);
+            println!(
+                "config ok: {} features, {} slots, strategies:",
+                compiled.layout.names.len(),
+                compiled.layout.slots
+            );
             for s in &compiled.strategies.list {
-                println!("  {} ({:?}, version {}): {} rules, {} scorecard terms", s.name, s.role, s.version, s.rules.len(), s.terms.len());
+                println!(
+                    "  {} ({:?}, version {}): {} rules, {} scorecard terms",
+                    s.name,
+                    s.role,
+                    s.version,
+                    s.rules.len(),
+                    s.terms.len()
+                );
             }
             println!("features: {}", compiled.layout.names.join(", "));
         }

@@ -15,6 +15,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use timely::dataflow::operators::vec::Map;
+use timely::dataflow::operators::Exchange as _;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::ProbeHandle;
 
@@ -49,7 +50,11 @@ impl Progress {
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(std::time::Duration::from_millis(500));
                 let n = fed.load(Ordering::Relaxed);
-                let pct = if total == 0 { 100.0 } else { 100.0 * n as f64 / total as f64 };
+                let pct = if total == 0 {
+                    100.0
+                } else {
+                    100.0 * n as f64 / total as f64
+                };
                 eprint!(
                     "\r  dataflow: {n}/{total} events ({pct:.0}%), {:.0} events/s   ",
                     n as f64 / start.elapsed().as_secs_f64()
@@ -83,6 +88,33 @@ pub struct RunOptions {
     pub trace: bool,
     /// Report fed events here.
     pub progress: Option<Progress>,
+    /// Run as one process of a timely cluster instead of a single process.
+    pub cluster: Option<ClusterSpec>,
+}
+
+/// This process's place in a timely cluster (timely's own cluster mode over TCP).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterSpec {
+    /// Index of this process, `0..hosts.len()`.
+    pub process: usize,
+    /// `host:port` of every process, in process order.
+    pub hosts: Vec<String>,
+}
+
+impl ClusterSpec {
+    /// The timely configuration of this process with `workers` threads.
+    pub fn timely_config(&self, workers: usize) -> timely::Config {
+        timely::Config {
+            communication: timely::CommunicationConfig::Cluster {
+                threads: workers,
+                process: self.process,
+                addresses: self.hosts.clone(),
+                report: false,
+                zerocopy: false,
+            },
+            worker: timely::WorkerConfig::default(),
+        }
+    }
 }
 
 impl RunOptions {
@@ -94,23 +126,42 @@ impl RunOptions {
             chunk: 50_000,
             trace: false,
             progress: None,
+            cluster: None,
         }
     }
 }
 
 /// Runs `events` (`(time, event)` in non-decreasing time order) through the graph.
+///
+/// In a cluster every process passes the same events; global worker `w` of `peers` takes
+/// events `i` with `i % peers == w`, and all alerts are gathered at global worker 0, so only
+/// process 0 returns them (other processes return their own counters and no alerts).
 pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> RunOutput {
     let workers = opts.workers.max(1);
+    let (process, processes) = match &opts.cluster {
+        Some(c) => (c.process, c.hosts.len().max(1)),
+        None => (0, 1),
+    };
+    let peers = workers * processes;
+    let first = process * workers;
     let mut shares: Vec<Vec<(u64, Event)>> = (0..workers).map(|_| Vec::new()).collect();
     for (i, e) in events.into_iter().enumerate() {
-        shares[i % workers].push(e);
+        let w = i % peers;
+        if w >= first && w < first + workers {
+            shares[w - first].push(e);
+        }
     }
+    let timely_config = match &opts.cluster {
+        Some(c) => c.timely_config(workers),
+        None => timely::Config::process(workers),
+    };
+    let gather = opts.cluster.is_some();
     let shares: Arc<Mutex<Vec<Option<Vec<(u64, Event)>>>>> =
         Arc::new(Mutex::new(shares.into_iter().map(Some).collect()));
     let compiled = Arc::new(compiled.clone());
     let progress = opts.progress.clone();
-    let guards = timely::execute(timely::Config::process(workers), move |worker| {
-        let index = worker.index();
+    let guards = timely::execute(timely_config, move |worker| {
+        let index = worker.index() - first;
         let mine = shares
             .lock()
             .expect("no worker panicked holding the input lock")[index]
@@ -128,16 +179,38 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         let dataflow = worker.next_dataflow_index();
         worker.dataflow::<u64, _, _>(|scope| {
             let events = input.to_collection(scope);
-            let alerts = build(events, &plan, stats.clone());
+            let alerts = build(events, &plan, stats.clone()).alerts;
             let sink = collected.clone();
-            alerts
-                .flat_map(move |(alert, time, _diff)| {
-                    if time <= end {
-                        sink.borrow_mut().push(alert);
-                    }
-                    None::<()>
-                })
-                .probe_with(&probe);
+            if gather {
+                // Gather at global worker 0 as JSON: the contract form, and independent of
+                // the bincode layout timely uses between processes.
+                alerts
+                    .map(|(alert, time, _)| {
+                        (
+                            serde_json::to_string(&alert).expect("alerts serialize"),
+                            time,
+                        )
+                    })
+                    .exchange(|_| 0)
+                    .flat_map(move |(json, time)| {
+                        if time <= end {
+                            let alert: Alert =
+                                serde_json::from_str(&json).expect("alerts round-trip");
+                            sink.borrow_mut().push(alert);
+                        }
+                        None::<()>
+                    })
+                    .probe_with(&probe);
+            } else {
+                alerts
+                    .flat_map(move |(alert, time, _diff)| {
+                        if time <= end {
+                            sink.borrow_mut().push(alert);
+                        }
+                        None::<()>
+                    })
+                    .probe_with(&probe);
+            }
         });
         let mut iter = mine.into_iter().peekable();
         let mut lag: Vec<u64> = Vec::new();
@@ -173,7 +246,9 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         worker.drop_dataflow(dataflow);
         let alerts = std::mem::take(&mut *collected.borrow_mut());
         let stats = stats.borrow().clone();
-        let trace = trace.map(|t| std::mem::take(&mut *t.borrow_mut())).unwrap_or_default();
+        let trace = trace
+            .map(|t| std::mem::take(&mut *t.borrow_mut()))
+            .unwrap_or_default();
         (alerts, stats, trace)
     })
     .expect("timely workers start");
@@ -188,7 +263,12 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         out.trace.extend(trace);
     }
     out.alerts.sort_by(|a, b| {
-        (a.ts, &a.customer_id, &a.strategy, &a.rule_id).cmp(&(b.ts, &b.customer_id, &b.strategy, &b.rule_id))
+        (a.ts, &a.customer_id, &a.strategy, &a.rule_id).cmp(&(
+            b.ts,
+            &b.customer_id,
+            &b.strategy,
+            &b.rule_id,
+        ))
     });
     out.trace
         .sort_by(|a, b| (&a.customer_id, a.time).cmp(&(&b.customer_id, b.time)));

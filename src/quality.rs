@@ -130,7 +130,11 @@ pub fn level_shares(levels: &BTreeMap<String, [u64; 5]>) -> BTreeMap<String, [f6
             let total: u64 = v.iter().sum();
             let mut out = [0.0; 5];
             for i in 0..5 {
-                out[i] = if total == 0 { 0.0 } else { v[i] as f64 / total as f64 };
+                out[i] = if total == 0 {
+                    0.0
+                } else {
+                    v[i] as f64 / total as f64
+                };
             }
             (k.clone(), out)
         })

@@ -15,7 +15,9 @@ use std::time::Instant;
 /// compiles it; errors name the key.
 pub fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, Compiled)> {
     let text = match path {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?,
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?
+        }
         None => riskwatch_model::config::DEFAULT_CONFIG.to_string(),
     };
     let base = path.and_then(|p| p.parent()).map(Path::to_path_buf);
@@ -39,6 +41,8 @@ pub struct ReplayArgs {
     pub until: Option<u64>,
     /// Show progress on stderr.
     pub progress: bool,
+    /// Run as one process of a timely cluster; only process 0 writes outputs.
+    pub cluster: Option<crate::pipeline::ClusterSpec>,
 }
 
 /// The summary written to summary.json.
@@ -123,9 +127,14 @@ pub fn replay(
     if args.progress {
         opts.progress = Some(crate::pipeline::Progress::start(merged.events.len() as u64));
     }
+    opts.cluster = args.cluster.clone();
     let rejected = merged.rejected;
     let out = run(compiled, merged.events, opts);
     let dataflow_s = dataflow_start.elapsed().as_secs_f64();
+    if args.cluster.as_ref().is_some_and(|c| c.process != 0) {
+        // Process 0 gathers the alerts and writes every output.
+        return Ok((out, Summary::default()));
+    }
 
     write_ndjson(&output.join("alerts.ndjson"), out.alerts.iter())?;
     write_lines(&output.join("decisions.ndjson"), std::iter::empty())?;
@@ -143,9 +152,15 @@ pub fn replay(
         ..Summary::default()
     };
     for s in names {
-        summary.read.insert(s.name().into(), merged.read[s as usize]);
-        summary.events.insert(s.name().into(), out.stats.events[s as usize]);
-        summary.duplicates.insert(s.name().into(), out.stats.duplicates[s as usize]);
+        summary
+            .read
+            .insert(s.name().into(), merged.read[s as usize]);
+        summary
+            .events
+            .insert(s.name().into(), out.stats.events[s as usize]);
+        summary
+            .duplicates
+            .insert(s.name().into(), out.stats.duplicates[s as usize]);
     }
     for a in &out.alerts {
         *summary

@@ -84,7 +84,13 @@ pub struct CustomerState {
 }
 
 /// Fills `values` (indexed by feature id) for a customer at time `t`.
-pub fn features(layout: &Layout, slots: &Slots, account: &Account, t: u64, values: &mut Vec<Option<f64>>) {
+pub fn features(
+    layout: &Layout,
+    slots: &Slots,
+    account: &Account,
+    t: u64,
+    values: &mut Vec<Option<f64>>,
+) {
     values.clear();
     for src in &layout.sources {
         values.push(match *src {
@@ -198,14 +204,26 @@ pub fn evaluate(
                         text: rule.description.clone(),
                     }];
                     reasons.extend(score_reasons.iter().cloned());
-                    alerts.push(make(&rule.id, Some(rule.version), rule.severity, reasons, t));
+                    alerts.push(make(
+                        &rule.id,
+                        Some(rule.version),
+                        rule.severity,
+                        reasons,
+                        t,
+                    ));
                 }
             } else {
                 let mut reasons = score_reasons;
                 if reasons.is_empty() {
                     reasons.push(Reason::code("level"));
                 }
-                alerts.push(make("level", None, level_severity(verdict.level), reasons, t));
+                alerts.push(make(
+                    "level",
+                    None,
+                    level_severity(verdict.level),
+                    reasons,
+                    t,
+                ));
             }
         }
         for ri in 0..strategy.rules.len() {

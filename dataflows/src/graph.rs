@@ -61,13 +61,20 @@ pub struct FeatureSnapshot {
     pub values: Vec<Option<f64>>,
 }
 
+/// The output streams of the graph, as `(record, time, +1)` updates on the worker that owns
+/// the customer.
+pub struct Outputs<'scope> {
+    /// Early-warning alerts.
+    pub alerts: StreamVec<'scope, u64, (Alert, u64, isize)>,
+}
+
 /// Builds the graph over `events` (each at time `ceil_tick(ts)`, or later if late) and
-/// returns the alerts.
+/// returns its outputs.
 pub fn build<'scope>(
     events: VecCollection<'scope, u64, Event, isize>,
     plan: &Plan,
     stats: Rc<RefCell<Stats>>,
-) -> StreamVec<'scope, u64, (Alert, u64, isize)> {
+) -> Outputs<'scope> {
     let params = LedgerParams {
         layout: plan.layout.clone(),
         tick: plan.tick,
@@ -91,12 +98,13 @@ pub fn build<'scope>(
         .distinct_total()
         .explode(|(key, slot, _value)| Some((key, Slots::unit(slot as usize, 1))));
     let features = sums.concat(distinct).count_total();
-    evaluate_alerts(
+    let alerts = evaluate_alerts(
         features.inner,
         ledger_out,
         plan.layout.clone(),
         plan.strategies.clone(),
         stats,
         plan.trace.clone(),
-    )
+    );
+    Outputs { alerts }
 }

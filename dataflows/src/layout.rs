@@ -59,8 +59,9 @@ impl Layout {
     pub fn new(config: &Config) -> Result<Layout, ConfigError> {
         let mut windows = Vec::new();
         let mut names: Vec<String> = ACCOUNT_FEATURES.iter().map(|s| s.to_string()).collect();
-        let mut sources: Vec<FeatureSource> =
-            (0..ACCOUNT_FEATURES.len()).map(FeatureSource::Account).collect();
+        let mut sources: Vec<FeatureSource> = (0..ACCOUNT_FEATURES.len())
+            .map(FeatureSource::Account)
+            .collect();
         let mut next = 0usize;
         for (i, w) in config.windows.iter().enumerate() {
             let mut wl = WindowLayout {

@@ -123,10 +123,7 @@ pub fn bucket(due: u64, t: u64) -> u8 {
     if due == 0 {
         return 0;
     }
-    dpd_boundaries(due)[..3]
-        .iter()
-        .filter(|b| t >= **b)
-        .count() as u8
+    dpd_boundaries(due)[..3].iter().filter(|b| t >= **b).count() as u8
 }
 
 impl Ledger {
@@ -236,7 +233,11 @@ impl Ledger {
         match loan_id {
             Some(id) => {
                 let loan = self.loan_mut(id);
-                let left = if loan.settled { amount } else { loan.pay(amount) };
+                let left = if loan.settled {
+                    amount
+                } else {
+                    loan.pay(amount)
+                };
                 loan.credit += left;
             }
             None => {
@@ -289,7 +290,11 @@ impl Ledger {
                 if loan.settled {
                     return;
                 }
-                let idx = match loan.installments.iter().position(|i| i.no == l.installment_no) {
+                let idx = match loan
+                    .installments
+                    .iter()
+                    .position(|i| i.no == l.installment_no)
+                {
                     Some(i) => {
                         let inst = &mut loan.installments[i];
                         inst.amount = l.amount;

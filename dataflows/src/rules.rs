@@ -289,7 +289,10 @@ mod tests {
         assert_eq!(run("b < 0.6 && a == 3", &v), Val::Bool(true));
         assert_eq!(run("(a + b) / 2 == 1.75", &v), Val::Bool(true));
         assert_eq!(run("a > 5 ? 1 : 2", &v), Val::Num(2.0));
-        assert_eq!(run("max(a, b) == 3 && min(a, b) == 0.5", &v), Val::Bool(true));
+        assert_eq!(
+            run("max(a, b) == 3 && min(a, b) == 0.5", &v),
+            Val::Bool(true)
+        );
         assert_eq!(run("!(a > 1)", &v), Val::Bool(false));
         assert_eq!(run("-a < 0", &v), Val::Bool(true));
     }
@@ -309,12 +312,18 @@ mod tests {
 
     #[test]
     fn bad_expressions_fail_at_compile_time() {
-        assert!(Expression::compile("a >", names).unwrap_err().contains("parse"));
-        assert!(Expression::compile("zz > 1", names).unwrap_err().contains("zz"));
+        assert!(Expression::compile("a >", names)
+            .unwrap_err()
+            .contains("parse"));
+        assert!(Expression::compile("zz > 1", names)
+            .unwrap_err()
+            .contains("zz"));
         assert!(Expression::compile("size(a) > 1", names).is_err());
         assert!(Expression::compile("a > 'x'", names).is_err());
         assert_eq!(
-            Expression::compile("a > 1 && b < c", names).unwrap().features(),
+            Expression::compile("a > 1 && b < c", names)
+                .unwrap()
+                .features(),
             &[0, 1, 2]
         );
     }

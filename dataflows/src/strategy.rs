@@ -118,7 +118,8 @@ impl Strategy {
         }
         let mut features = config.scorecard.features.clone();
         if let Some(path) = &config.scorecard.import_toad {
-            let text = toad(path).map_err(|e| ConfigError::new(key("scorecard.import_toad".into()), e))?;
+            let text =
+                toad(path).map_err(|e| ConfigError::new(key("scorecard.import_toad".into()), e))?;
             features.extend(
                 import_toad(&text)
                     .map_err(|e| ConfigError::new(key("scorecard.import_toad".into()), e))?,
@@ -173,11 +174,7 @@ impl Strategy {
             }
         }
         let score = self.score(values);
-        let band = self
-            .min_score
-            .iter()
-            .position(|m| score >= *m)
-            .unwrap_or(4) as u8;
+        let band = self.min_score.iter().position(|m| score >= *m).unwrap_or(4) as u8;
         Verdict {
             firing,
             score,
@@ -224,8 +221,8 @@ impl Strategy {
 /// Parses a toad-format scorecard: `{"feature": {"[-inf ~ 3)": 100, "[3 ~ inf)": 20,
 /// "nan": 50, "else": 0}}` with left-closed numeric bins.
 pub fn import_toad(text: &str) -> Result<Vec<ScoreFeature>, String> {
-    let doc: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(text).map_err(|e| format!("toad scorecard is not a JSON object: {e}"))?;
+    let doc: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+        .map_err(|e| format!("toad scorecard is not a JSON object: {e}"))?;
     let mut out = Vec::new();
     for (feature, bins) in doc {
         let bins = bins
@@ -235,9 +232,9 @@ pub fn import_toad(text: &str) -> Result<Vec<ScoreFeature>, String> {
         let mut otherwise = None;
         let mut ranges: Vec<(f64, f64, f64)> = Vec::new();
         for (label, points) in bins {
-            let points = points
-                .as_f64()
-                .ok_or_else(|| format!("toad bin \"{feature}\".\"{label}\" has no numeric points"))?;
+            let points = points.as_f64().ok_or_else(|| {
+                format!("toad bin \"{feature}\".\"{label}\" has no numeric points")
+            })?;
             let l = label.trim();
             if l == "nan" {
                 missing = points;
@@ -255,9 +252,9 @@ pub fn import_toad(text: &str) -> Result<Vec<ScoreFeature>, String> {
                     match s.trim() {
                         "-inf" => Ok(f64::NEG_INFINITY),
                         "inf" => Ok(f64::INFINITY),
-                        x => x
-                            .parse()
-                            .map_err(|_| format!("toad bin \"{feature}\".\"{l}\": bad bound \"{x}\"")),
+                        x => x.parse().map_err(|_| {
+                            format!("toad bin \"{feature}\".\"{l}\": bad bound \"{x}\"")
+                        }),
                     }
                 };
                 ranges.push((num(lo)?, num(hi)?, points));
@@ -266,7 +263,9 @@ pub fn import_toad(text: &str) -> Result<Vec<ScoreFeature>, String> {
         ranges.sort_by(|a, b| a.0.total_cmp(&b.0));
         for w in ranges.windows(2) {
             if w[0].1 != w[1].0 {
-                return Err(format!("toad feature \"{feature}\": bins leave a gap or overlap"));
+                return Err(format!(
+                    "toad feature \"{feature}\": bins leave a gap or overlap"
+                ));
             }
         }
         let mut bins: Vec<ScoreBin> = Vec::new();
@@ -306,15 +305,21 @@ mod tests {
 
     #[test]
     fn toad_import_builds_left_closed_bins() {
-        let f = import_toad(r#"{"x": {"[-inf ~ 3)": 100, "[3 ~ 5)": 50, "[5 ~ inf)": 0, "nan": 25, "else": -1}}"#)
-            .unwrap();
+        let f = import_toad(
+            r#"{"x": {"[-inf ~ 3)": 100, "[3 ~ 5)": 50, "[5 ~ inf)": 0, "nan": 25, "else": -1}}"#,
+        )
+        .unwrap();
         assert_eq!(f.len(), 1);
         let layout = Layout::new(&Config::default()).unwrap();
         let term = ScoreTerm {
             feature: 0,
             name: "x".into(),
             missing: f[0].missing,
-            bins: f[0].bins.iter().map(|b| (b.below.unwrap_or(f64::INFINITY), b.points)).collect(),
+            bins: f[0]
+                .bins
+                .iter()
+                .map(|b| (b.below.unwrap_or(f64::INFINITY), b.points))
+                .collect(),
             best: 100.0,
         };
         let _ = layout;
@@ -338,8 +343,16 @@ mod tests {
         values[layout.feature("bucket").unwrap()] = Some(2.0);
         let v = s.evaluate(&values);
         assert_eq!(v.level, 4);
-        let m1 = s.rules.iter().position(|r| r.id == "delinquent_m1").unwrap();
-        let m2 = s.rules.iter().position(|r| r.id == "delinquent_m2").unwrap();
+        let m1 = s
+            .rules
+            .iter()
+            .position(|r| r.id == "delinquent_m1")
+            .unwrap();
+        let m2 = s
+            .rules
+            .iter()
+            .position(|r| r.id == "delinquent_m2")
+            .unwrap();
         assert_eq!(v.firing, (1 << m1) | (1 << m2));
         assert!(s.score_reasons(&values, 3)[0].code == "score:bucket");
     }

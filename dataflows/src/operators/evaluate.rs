@@ -76,7 +76,11 @@ pub fn evaluate_alerts<'scope>(
                     }
                     for container in data {
                         for ((key, slots), time, diff) in container.drain(..) {
-                            pending.entry(time).or_default().features.push((key, slots, diff));
+                            pending
+                                .entry(time)
+                                .or_default()
+                                .features
+                                .push((key, slots, diff));
                         }
                     }
                 });
@@ -139,11 +143,25 @@ pub fn evaluate_alerts<'scope>(
                         }
                         let before: Vec<u8> = state.strategies.iter().map(|s| s.level).collect();
                         let new = state.strategies.is_empty();
-                        evaluate(&layout, &strategies, state, time, &mut scratch, emitted_at, &mut alerts);
+                        evaluate(
+                            &layout,
+                            &strategies,
+                            state,
+                            time,
+                            &mut scratch,
+                            emitted_at,
+                            &mut alerts,
+                        );
                         local.evaluations += 1;
                         if let Some(trace) = trace.as_ref() {
                             let mut values = Vec::new();
-                            feature_values(&layout, &state.slots, &state.account, time, &mut values);
+                            feature_values(
+                                &layout,
+                                &state.slots,
+                                &state.account,
+                                time,
+                                &mut values,
+                            );
                             trace.borrow_mut().push(FeatureSnapshot {
                                 customer_id: state.account.customer_id.to_string(),
                                 time,

@@ -163,7 +163,8 @@ pub fn ledger<'scope>(
                     touched.sort_unstable();
                     touched.dedup();
                     for key in touched.drain(..) {
-                        let (ledger, last) = customers.get_mut(&key).expect("touched customers exist");
+                        let (ledger, last) =
+                            customers.get_mut(&key).expect("touched customers exist");
                         let mut emit = Emit {
                             key,
                             out: &mut buffer,
