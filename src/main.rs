@@ -9,6 +9,11 @@ use riskwatch::replay::{load_config, replay, ReplayArgs};
 use riskwatch_connectors::generator::{generate, GenConfig};
 use std::path::PathBuf;
 
+/// mimalloc: timely and differential allocate and free many mid-sized buffers per step;
+/// glibc's malloc hands large ones back to the kernel and faults them in again.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "riskwatch",

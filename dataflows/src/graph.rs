@@ -19,11 +19,10 @@
 use crate::evaluate::Strategies;
 use crate::layout::Layout;
 use crate::operators::evaluate::evaluate_alerts;
-use crate::operators::ledger::{ledger, LedgerOut, LedgerParams};
+use crate::operators::ledger::{ledger, LedgerParams};
 use crate::slots::Slots;
 use crate::stats::Stats;
 use differential_dataflow::collection::AsCollection;
-use differential_dataflow::difference::Multiply;
 use differential_dataflow::operators::count::CountTotal;
 use differential_dataflow::operators::threshold::ThresholdTotal;
 use differential_dataflow::VecCollection;
@@ -31,7 +30,6 @@ use riskwatch_model::event::Event;
 use riskwatch_model::output::Alert;
 use std::cell::RefCell;
 use std::rc::Rc;
-use timely::dataflow::operators::vec::Map;
 use timely::dataflow::StreamVec;
 
 /// Everything the graph needs besides its input, built once from the config.
@@ -45,6 +43,8 @@ pub struct Plan {
     pub tick: u64,
     /// Duplicate-detection horizon in ms.
     pub dedupe_horizon: u64,
+    /// Extra DPD wake-ups (days past due).
+    pub wake_at_dpd: Vec<u32>,
     /// When set, every evaluation records the customer's feature values here (tests and
     /// debugging; off in production).
     pub trace: Option<Rc<RefCell<Vec<FeatureSnapshot>>>>,
@@ -79,28 +79,19 @@ pub fn build<'scope>(
         layout: plan.layout.clone(),
         tick: plan.tick,
         dedupe_horizon: plan.dedupe_horizon,
+        wake_at_dpd: plan.wake_at_dpd.clone(),
     };
     let ledger_out = ledger(events.inner, params, stats.clone());
-    let sums = ledger_out
-        .clone()
-        .flat_map(|(out, time, diff)| match out {
-            LedgerOut::Sum(key, slots) => Some((key, time, slots.multiply(&diff))),
-            _ => None,
-        })
-        .as_collection();
+    let sums = ledger_out.sums.as_collection();
     let distinct = ledger_out
-        .clone()
-        .flat_map(|(out, time, diff)| match out {
-            LedgerOut::Distinct(key, slot, value) => Some(((key, slot, value), time, diff)),
-            _ => None,
-        })
+        .distinct
         .as_collection()
         .distinct_total()
         .explode(|(key, slot, _value)| Some((key, Slots::unit(slot as usize, 1))));
     let features = sums.concat(distinct).count_total();
     let alerts = evaluate_alerts(
         features.inner,
-        ledger_out,
+        ledger_out.accounts,
         plan.layout.clone(),
         plan.strategies.clone(),
         stats,

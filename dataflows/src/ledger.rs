@@ -47,10 +47,15 @@ pub struct Account {
 
 /// Receives what applying events changes. Times are timely times (ms, tick-aligned).
 pub trait LedgerSink {
-    /// Add (`diff` = +1) or retract (-1) summed window contributions at `time`.
+    /// Add summed window contributions (of all windows) at `time`.
     fn sum(&mut self, time: u64, slots: Slots);
-    /// Add or retract one occurrence of `value` in distinct-count `slot` at `time`.
-    fn distinct(&mut self, time: u64, slot: u8, value: u64, diff: isize);
+    /// Retract window `window`'s share of an event's contributions at `time` (its expiry);
+    /// `slots` is already negated.
+    fn retract_sum(&mut self, window: u8, time: u64, slots: Slots);
+    /// Add one occurrence of `value` to distinct-count `slot` at `time`.
+    fn distinct(&mut self, time: u64, slot: u8, value: u64);
+    /// Retract one occurrence of `value` from distinct-count `slot` at `time` (its expiry).
+    fn retract_distinct(&mut self, time: u64, slot: u8, value: u64);
     /// Add or retract a wake-up at `time` (a DPD boundary of the oldest unpaid installment).
     fn wake(&mut self, time: u64, diff: isize);
     /// Counts a window contribution that had expired on arrival.
@@ -165,7 +170,10 @@ impl Ledger {
 
     /// Recomputes the oldest unpaid installment after the events of `time` and emits the
     /// wake-ups of its DPD boundaries that lie after `time` (retracting the old ones).
-    pub fn settle(&mut self, time: u64, tick: u64, sink: &mut impl LedgerSink) {
+    ///
+    /// `extra_wakes` are further days past due at which to wake (config
+    /// `delinquency.wake_at_dpd`), besides the bucket boundaries.
+    pub fn settle(&mut self, time: u64, tick: u64, extra_wakes: &[u32], sink: &mut impl LedgerSink) {
         let mut oldest: Option<(u64, &CompactString)> = None;
         let mut unpaid = 0;
         for loan in self.loans.iter().filter(|l| !l.settled) {
@@ -186,7 +194,10 @@ impl Ledger {
             }
             self.account.oldest_due = due;
             if due != 0 {
-                for b in dpd_boundaries(due) {
+                let extra = extra_wakes
+                    .iter()
+                    .map(|d| due + (*d as u64 - 1) * MS_PER_DAY + 1);
+                for b in dpd_boundaries(due).into_iter().chain(extra) {
                     let w = ceil_to(b, tick);
                     if w > time {
                         sink.wake(w, 1);
@@ -392,7 +403,7 @@ pub fn contribute(event: &Event, time: u64, layout: &Layout, sink: &mut impl Led
         return;
     }
     let mut insert = Slots::ZERO;
-    for w in &layout.windows {
+    for (wi, w) in layout.windows.iter().enumerate() {
         let expiry = ceil_to(event.ts.saturating_add(w.length), w.granularity);
         let mut contrib = Slots::ZERO;
         let mut any = false;
@@ -420,13 +431,13 @@ pub fn contribute(event: &Event, time: u64, layout: &Layout, sink: &mut impl Led
             }
             let mut retract = contrib;
             differential_dataflow::difference::Abelian::negate(&mut retract);
-            sink.sum(expiry, retract);
+            sink.retract_sum(wi as u8, expiry, retract);
         }
         for (m, slot) in &w.distincts {
             let v = distinct_value(*m, event);
             if v != 0 {
-                sink.distinct(time, *slot as u8, v, 1);
-                sink.distinct(expiry, *slot as u8, v, -1);
+                sink.distinct(time, *slot as u8, v);
+                sink.retract_distinct(expiry, *slot as u8, v);
             }
         }
     }

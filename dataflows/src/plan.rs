@@ -17,6 +17,8 @@ pub struct Compiled {
     pub tick: u64,
     /// Duplicate horizon in ms.
     pub dedupe_horizon: u64,
+    /// Extra DPD wake-ups (days past due).
+    pub wake_at_dpd: Vec<u32>,
 }
 
 /// Compiles `config`; `read` loads files a config refers to (imported scorecards).
@@ -43,6 +45,7 @@ pub fn compile(
         },
         tick: config.time.tick.ms(),
         dedupe_horizon: config.dedupe_horizon(),
+        wake_at_dpd: config.delinquency.wake_at_dpd.clone(),
     })
 }
 
@@ -54,6 +57,7 @@ impl Compiled {
             strategies: std::rc::Rc::new(self.strategies.clone()),
             tick: self.tick,
             dedupe_horizon: self.dedupe_horizon,
+            wake_at_dpd: self.wake_at_dpd.clone(),
             trace: None,
         }
     }

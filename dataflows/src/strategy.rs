@@ -339,8 +339,9 @@ mod tests {
         let mut values = vec![Some(0.0); layout.names.len()];
         let healthy = s.evaluate(&values);
         assert_eq!(healthy.firing, 0);
-        // Bucket M2 fires delinquent_m1 and delinquent_m2: level floor 4.
+        // 35 DPD (bucket M2) fires delinquent_m1 and delinquent_m2: level floor 4.
         values[layout.feature("bucket").unwrap()] = Some(2.0);
+        values[layout.feature("dpd").unwrap()] = Some(35.0);
         let v = s.evaluate(&values);
         assert_eq!(v.level, 4);
         let m1 = s

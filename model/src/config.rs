@@ -45,6 +45,18 @@ pub struct Config {
     pub strategies: Vec<StrategyConfig>,
     /// How challengers are run beside the champion.
     pub experiment: ExperimentConfig,
+    /// Delinquency evaluation.
+    pub delinquency: DelinquencyConfig,
+}
+
+/// Delinquency evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelinquencyConfig {
+    /// Days past due at which a customer is re-evaluated even without an event, besides
+    /// the bucket boundaries 1, 31, 61 and 91 (which always are): lets rules such as
+    /// `dpd >= 4` (a grace period) fire exactly when DPD reaches the threshold.
+    pub wake_at_dpd: Vec<u32>,
 }
 
 /// Event-time handling (DESIGN.md, Time).
@@ -524,6 +536,14 @@ impl Config {
                         ));
                     }
                 }
+            }
+        }
+        for (i, d) in self.delinquency.wake_at_dpd.iter().enumerate() {
+            if *d == 0 || *d > 3650 {
+                return Err(ConfigError::new(
+                    format!("delinquency.wake_at_dpd[{i}]"),
+                    format!("{d} must be between 1 and 3650 days"),
+                ));
             }
         }
         let champions = self

@@ -15,12 +15,12 @@ use crate::evaluate::{evaluate, features as feature_values, CustomerState, Scrat
 use crate::graph::FeatureSnapshot;
 use crate::layout::Layout;
 use crate::ledger::Account;
-use crate::operators::ledger::LedgerOut;
+use crate::operators::ledger::{AccountUpdate, KeyHasher};
 use crate::slots::Slots;
 use crate::stats::Stats;
 use riskwatch_model::output::Alert;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use timely::container::CapacityContainerBuilder;
@@ -28,13 +28,6 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
-
-/// Changes of one time, per input.
-#[derive(Default)]
-struct Pending {
-    features: Vec<(u64, Slots, isize)>,
-    ledger: Vec<(u64, Option<Account>, isize)>,
-}
 
 /// Milliseconds since the Unix epoch, by the wall clock.
 pub fn wall_clock_ms() -> u64 {
@@ -47,26 +40,29 @@ pub fn wall_clock_ms() -> u64 {
 /// Builds the evaluate operator.
 pub fn evaluate_alerts<'scope>(
     features: StreamVec<'scope, u64, ((u64, Slots), u64, isize)>,
-    ledger: StreamVec<'scope, u64, (LedgerOut, u64, isize)>,
+    ledger: StreamVec<'scope, u64, (AccountUpdate, u64, isize)>,
     layout: Rc<Layout>,
     strategies: Rc<Strategies>,
     stats: Rc<RefCell<Stats>>,
     trace: Option<Rc<RefCell<Vec<FeatureSnapshot>>>>,
 ) -> StreamVec<'scope, u64, (Alert, u64, isize)> {
     let ex1 = Exchange::new(|u: &((u64, Slots), u64, isize)| (u.0).0);
-    let ex2 = Exchange::new(|u: &(LedgerOut, u64, isize)| u.0.key());
+    let ex2 = Exchange::new(|u: &(AccountUpdate, u64, isize)| (u.0).0);
     features.binary_frontier::<_, CapacityContainerBuilder<Vec<(Alert, u64, isize)>>, _, _, _, _>(
         ledger,
         ex1,
         ex2,
         "Evaluate",
         move |_cap, _info| {
-            let mut pending: BTreeMap<u64, Pending> = BTreeMap::new();
+            // Updates not yet ready, as (time, key, change, diff).
+            let mut features_in: Vec<(u64, u64, Slots, isize)> = Vec::new();
+            let mut accounts_in: Vec<(u64, u64, Option<Account>, isize)> = Vec::new();
             let mut held: Option<Capability<u64>> = None;
-            let mut customers: HashMap<u64, CustomerState> = HashMap::new();
+            let mut customers: HashMap<u64, CustomerState, KeyHasher> = HashMap::default();
             let mut scratch = Scratch::default();
-            let mut alerts: Vec<Alert> = Vec::new();
+            let mut alerts: Vec<(Alert, u64, isize)> = Vec::new();
             let mut keys: Vec<u64> = Vec::new();
+            let mut before: Vec<u8> = Vec::new();
             move |(input1, frontier1), (input2, frontier2), output| {
                 input1.for_each_stamp(|cap, data| {
                     if let Some(t) = cap.least() {
@@ -75,13 +71,11 @@ pub fn evaluate_alerts<'scope>(
                         }
                     }
                     for container in data {
-                        for ((key, slots), time, diff) in container.drain(..) {
-                            pending
-                                .entry(time)
-                                .or_default()
-                                .features
-                                .push((key, slots, diff));
-                        }
+                        features_in.extend(
+                            container
+                                .drain(..)
+                                .map(|((key, slots), time, diff)| (time, key, slots, diff)),
+                        );
                     }
                 });
                 input2.for_each_stamp(|cap, data| {
@@ -91,32 +85,32 @@ pub fn evaluate_alerts<'scope>(
                         }
                     }
                     for container in data {
-                        for (out, time, diff) in container.drain(..) {
-                            let entry = pending.entry(time).or_default();
-                            match out {
-                                LedgerOut::Account(key, account) => {
-                                    entry.ledger.push((key, Some(account), diff))
-                                }
-                                LedgerOut::Wake(key) => entry.ledger.push((key, None, diff)),
-                                LedgerOut::Sum(..) | LedgerOut::Distinct(..) => {}
-                            }
-                        }
+                        accounts_in.extend(
+                            container
+                                .drain(..)
+                                .map(|((key, account), time, diff)| (time, key, account, diff)),
+                        );
                     }
                 });
+                let ready = |t: &u64| !frontier1.less_equal(t) && !frontier2.less_equal(t);
+                features_in.sort_unstable_by_key(|(t, k, _, d)| (*t, *k, *d));
+                accounts_in.sort_unstable_by_key(|(t, k, _, d)| (*t, *k, *d));
+                let f_ready = features_in.partition_point(|(t, ..)| ready(t));
+                let a_ready = accounts_in.partition_point(|(t, ..)| ready(t));
                 let mut local = Stats::default();
                 let emitted_at = wall_clock_ms();
-                while let Some((&time, _)) = pending.first_key_value() {
-                    if frontier1.less_equal(&time) || frontier2.less_equal(&time) {
-                        break;
-                    }
-                    let Pending {
-                        mut features,
-                        mut ledger,
-                    } = pending.pop_first().map(|(_, p)| p).unwrap_or_default();
+                let (mut fi, mut ai) = (0, 0);
+                while fi < f_ready || ai < a_ready {
+                    let time = match (features_in.get(fi).filter(|_| fi < f_ready), accounts_in.get(ai).filter(|_| ai < a_ready)) {
+                        (Some(f), Some(a)) => f.0.min(a.0),
+                        (Some(f), None) => f.0,
+                        (None, Some(a)) => a.0,
+                        (None, None) => unreachable!("loop condition"),
+                    };
                     keys.clear();
                     // count_total emits at most one insertion per key and time: the new total.
-                    features.sort_unstable_by_key(|(k, _, d)| (*k, *d));
-                    for (key, slots, diff) in features.drain(..) {
+                    while fi < f_ready && features_in[fi].0 == time {
+                        let (_, key, slots, diff) = features_in[fi];
                         keys.push(key);
                         let state = customers.entry(key).or_default();
                         if diff > 0 {
@@ -124,13 +118,15 @@ pub fn evaluate_alerts<'scope>(
                         } else if state.slots == slots {
                             state.slots = Slots::ZERO;
                         }
+                        fi += 1;
                     }
-                    ledger.sort_unstable_by_key(|(k, _, d)| (*k, *d));
-                    for (key, account, diff) in ledger.drain(..) {
-                        keys.push(key);
-                        if let (Some(account), true) = (account, diff > 0) {
-                            customers.entry(key).or_default().account = account;
+                    while ai < a_ready && accounts_in[ai].0 == time {
+                        let (_, key, account, diff) = &mut accounts_in[ai];
+                        keys.push(*key);
+                        if let (Some(account), true) = (account.take(), *diff > 0) {
+                            customers.entry(*key).or_default().account = account;
                         }
+                        ai += 1;
                     }
                     keys.sort_unstable();
                     keys.dedup();
@@ -141,38 +137,32 @@ pub fn evaluate_alerts<'scope>(
                             // arrived cannot happen: both come from the same ledger time.
                             continue;
                         }
-                        let before: Vec<u8> = state.strategies.iter().map(|s| s.level).collect();
+                        before.clear();
+                        before.extend(state.strategies.iter().map(|s| s.level));
                         let new = state.strategies.is_empty();
-                        evaluate(
-                            &layout,
-                            &strategies,
-                            state,
-                            time,
-                            &mut scratch,
-                            emitted_at,
-                            &mut alerts,
-                        );
+                        let first_alert = alerts.len();
+                        let mut fresh = Vec::new();
+                        evaluate(&layout, &strategies, state, time, &mut scratch, emitted_at, &mut fresh);
+                        alerts.extend(fresh.into_iter().map(|a| (a, time, 1)));
+                        let _ = first_alert;
                         local.evaluations += 1;
                         if let Some(trace) = trace.as_ref() {
                             let mut values = Vec::new();
-                            feature_values(
-                                &layout,
-                                &state.slots,
-                                &state.account,
-                                time,
-                                &mut values,
-                            );
+                            feature_values(&layout, &state.slots, &state.account, time, &mut values);
                             trace.borrow_mut().push(FeatureSnapshot {
                                 customer_id: state.account.customer_id.to_string(),
                                 time,
                                 values,
                             });
                         }
+                        if local.levels.len() < strategies.list.len() {
+                            local.levels = strategies.list.iter().map(|s| (s.name.clone(), [0; 5])).collect();
+                        }
                         for (i, s) in strategies.list.iter().enumerate() {
-                            let mix = local.levels.entry(s.name.clone()).or_insert([0; 5]);
                             let now = state.strategies[i].level as usize;
                             let was = if new { None } else { Some(before[i] as usize) };
                             if was != Some(now) {
+                                let mix = local.levels.get_mut(&s.name).expect("initialised above");
                                 mix[now] += 1;
                                 if let Some(w) = was {
                                     // Stored as wrapping counts; merged totals are exact.
@@ -181,15 +171,17 @@ pub fn evaluate_alerts<'scope>(
                             }
                         }
                     }
-                    if let Some(cap) = held.as_ref() {
-                        if !alerts.is_empty() {
-                            let mut session = output.session(cap);
-                            session.give_iterator(alerts.drain(..).map(|a| (a, time, 1)));
-                        }
+                }
+                features_in.drain(..f_ready);
+                accounts_in.drain(..a_ready);
+                if let Some(cap) = held.as_ref() {
+                    if !alerts.is_empty() {
+                        output.session(cap).give_iterator(alerts.drain(..));
                     }
                 }
-                match (pending.first_key_value(), held.as_mut()) {
-                    (Some((&t, _)), Some(cap)) => cap.downgrade(&t),
+                let least = features_in.first().map(|x| x.0).into_iter().chain(accounts_in.first().map(|x| x.0)).min();
+                match (least, held.as_mut()) {
+                    (Some(t), Some(cap)) => cap.downgrade(&t),
                     (None, _) => held = None,
                     _ => {}
                 }

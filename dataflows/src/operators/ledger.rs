@@ -1,7 +1,9 @@
 //! The `Ledger` operator: per-customer state in event-time order.
 //!
 //! ```text
-//!   events (Event, time, +1) ──exchange(customer key)──▶ Ledger ──▶ (LedgerOut, time, diff)
+//!                                                   ┌─▶ sums     (key, time, Slots)
+//!   events (Event, time, +1) ──exchange(key)──▶ Ledger ─▶ distinct ((key, slot, id), time, ±1)
+//!                                                   └─▶ accounts ((key, Account|wake), time, ±1)
 //! ```
 //!
 //! Buffers events by time; once the input frontier has passed a time, processes that time's
@@ -16,39 +18,35 @@ use crate::ledger::{Account, Ledger, LedgerSink};
 use crate::slots::Slots;
 use crate::stats::Stats;
 use riskwatch_model::event::{Event, Stream};
-use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::rc::Rc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
-/// What the ledger emits, keyed by the customer key.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum LedgerOut {
-    /// Summed window contributions (already signed: retractions are negated).
-    Sum(u64, Slots),
-    /// One occurrence of an identifier in a distinct-count slot.
-    Distinct(u64, u8, u64),
-    /// The account state (retract old, insert new).
-    Account(u64, Account),
-    /// A wake-up at a DPD boundary.
-    Wake(u64),
+/// An account update, or a wake-up (`None`) at a DPD boundary, for a customer key.
+pub type AccountUpdate = (u64, Option<Account>);
+
+/// The ledger's three output streams, as differential updates.
+pub struct LedgerStreams<'scope> {
+    /// Summed window contributions per customer key, the difference being the slots.
+    pub sums: StreamVec<'scope, u64, (u64, u64, Slots)>,
+    /// Occurrences of identifiers in distinct-count slots: `(key, slot, id)`.
+    pub distinct: StreamVec<'scope, u64, ((u64, u8, u64), u64, isize)>,
+    /// Account changes (retract old, insert new) and wake-ups.
+    pub accounts: StreamVec<'scope, u64, (AccountUpdate, u64, isize)>,
 }
 
-impl LedgerOut {
-    /// The customer key.
-    pub fn key(&self) -> u64 {
-        match self {
-            LedgerOut::Sum(k, _)
-            | LedgerOut::Distinct(k, _, _)
-            | LedgerOut::Account(k, _)
-            | LedgerOut::Wake(k) => *k,
-        }
-    }
+#[derive(Default)]
+struct Buffers {
+    sums: Vec<(u64, u64, Slots)>,
+    distinct: Vec<((u64, u8, u64), u64, isize)>,
+    accounts: Vec<(AccountUpdate, u64, isize)>,
 }
 
 /// Settings of the ledger operator.
@@ -60,27 +58,118 @@ pub struct LedgerParams {
     pub tick: u64,
     /// How long event ids are remembered for duplicate detection, in ms.
     pub dedupe_horizon: u64,
+    /// Extra DPD wake-ups (days past due).
+    pub wake_at_dpd: Vec<u32>,
 }
 
 struct Emit<'a> {
     key: u64,
-    out: &'a mut Vec<(LedgerOut, u64, isize)>,
+    out: &'a mut Buffers,
+    deferred: &'a mut Deferred,
     expired: u64,
 }
 
 impl LedgerSink for Emit<'_> {
     fn sum(&mut self, time: u64, slots: Slots) {
-        self.out.push((LedgerOut::Sum(self.key, slots), time, 1));
+        self.out.sums.push((self.key, time, slots));
     }
-    fn distinct(&mut self, time: u64, slot: u8, value: u64, diff: isize) {
-        self.out
-            .push((LedgerOut::Distinct(self.key, slot, value), time, diff));
+    fn retract_sum(&mut self, window: u8, time: u64, slots: Slots) {
+        self.deferred.retract_sum(self.key, window, time, slots);
+    }
+    fn distinct(&mut self, time: u64, slot: u8, value: u64) {
+        self.out.distinct.push(((self.key, slot, value), time, 1));
+    }
+    fn retract_distinct(&mut self, time: u64, slot: u8, value: u64) {
+        self.deferred.retract_distinct(self.key, time, slot, value);
     }
     fn wake(&mut self, time: u64, diff: isize) {
-        self.out.push((LedgerOut::Wake(self.key), time, diff));
+        self.out.accounts.push(((self.key, None), time, diff));
     }
     fn expired_on_arrival(&mut self) {
         self.expired += 1;
+    }
+}
+
+enum Retraction {
+    Sum(u8, Slots),
+    Distinct(u8, u64),
+}
+
+/// Window retractions held back until the input frontier reaches their time.
+///
+/// Emitting a retraction at `ceil_g(ts + W)` the moment the event arrives would park it in
+/// the downstream arrangement's batcher for up to W, where every later batch merges past it
+/// again. Held here instead — one small queue entry per (customer, window, granule), with
+/// retractions of the same granule summed in place — each retraction is moved once, and
+/// released, still at its own time, when the frontier gets there. The outputs are the same;
+/// the ledger holds a capability for the earliest held time.
+#[derive(Default)]
+struct Deferred {
+    heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    entries: Vec<Option<Retraction>>,
+    free: Vec<u32>,
+    last: HashMap<(u64, u8), (u64, u32), KeyHasher>,
+}
+
+impl Deferred {
+    fn alloc(&mut self, r: Retraction) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.entries[i as usize] = Some(r);
+                i
+            }
+            None => {
+                self.entries.push(Some(r));
+                (self.entries.len() - 1) as u32
+            }
+        }
+    }
+
+    fn retract_sum(&mut self, key: u64, window: u8, time: u64, slots: Slots) {
+        if let Some(&(t, idx)) = self.last.get(&(key, window)) {
+            if t == time {
+                if let Some(Retraction::Sum(_, held)) = self.entries[idx as usize].as_mut() {
+                    differential_dataflow::difference::Semigroup::plus_equals(held, &slots);
+                    return;
+                }
+            }
+        }
+        let idx = self.alloc(Retraction::Sum(window, slots));
+        self.heap.push(Reverse((time, key, idx)));
+        self.last.insert((key, window), (time, idx));
+    }
+
+    fn retract_distinct(&mut self, key: u64, time: u64, slot: u8, value: u64) {
+        let idx = self.alloc(Retraction::Distinct(slot, value));
+        self.heap.push(Reverse((time, key, idx)));
+    }
+
+    /// The earliest held time.
+    fn least(&self) -> Option<u64> {
+        self.heap.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    /// Moves every retraction with a time before `limit` into `out`.
+    fn release(&mut self, limit: u64, out: &mut Buffers) {
+        while let Some(&Reverse((time, key, idx))) = self.heap.peek() {
+            if time >= limit {
+                break;
+            }
+            self.heap.pop();
+            match self.entries[idx as usize].take() {
+                Some(Retraction::Sum(window, slots)) => {
+                    if self.last.get(&(key, window)) == Some(&(time, idx)) {
+                        self.last.remove(&(key, window));
+                    }
+                    out.sums.push((key, time, slots));
+                }
+                Some(Retraction::Distinct(slot, value)) => {
+                    out.distinct.push(((key, slot, value), time, -1));
+                }
+                None => {}
+            }
+            self.free.push(idx);
+        }
     }
 }
 
@@ -89,109 +178,205 @@ pub fn ledger<'scope>(
     events: StreamVec<'scope, u64, (Event, u64, isize)>,
     params: LedgerParams,
     stats: Rc<RefCell<Stats>>,
-) -> StreamVec<'scope, u64, (LedgerOut, u64, isize)> {
-    let exchange = Exchange::new(|update: &(Event, u64, isize)| update.0.key);
-    events.unary_frontier::<CapacityContainerBuilder<Vec<(LedgerOut, u64, isize)>>, _, _, _>(
-        exchange,
-        "Ledger",
-        move |_cap, _info| {
-            let mut pending: BTreeMap<u64, Vec<Event>> = BTreeMap::new();
-            let mut held: Option<Capability<u64>> = None;
-            let mut customers: HashMap<u64, (Ledger, Account)> = HashMap::new();
-            let mut seen: HashMap<(Stream, u64), ()> = HashMap::new();
-            let mut expiry: VecDeque<(u64, Stream, u64)> = VecDeque::new();
-            let mut touched: Vec<u64> = Vec::new();
-            let mut buffer: Vec<(LedgerOut, u64, isize)> = Vec::new();
-            move |(input, frontier), output| {
-                input.for_each_stamp(|cap, data| {
-                    if let Some(t) = cap.least() {
-                        if held.as_ref().is_none_or(|h| t < h.time()) {
-                            held = cap.retain_least(output.output_index());
-                        }
+) -> LedgerStreams<'scope> {
+    let mut builder = OperatorBuilder::new("Ledger".to_owned(), events.scope());
+    let mut input = builder.new_input(
+        events,
+        Exchange::new(|update: &(Event, u64, isize)| update.0.key),
+    );
+    let (sums_out, sums) = builder.new_output();
+    let (distinct_out, distinct) = builder.new_output();
+    let (accounts_out, accounts) = builder.new_output();
+    let mut sums_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(sums_out);
+    let mut distinct_out =
+        OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(distinct_out);
+    let mut accounts_out =
+        OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(accounts_out);
+    builder.build(move |_initial| {
+        // Events not yet ready, as (time, event); sorted when a time becomes ready.
+        let mut pending: Vec<(u64, Event)> = Vec::new();
+        // One capability per output, at the least pending time.
+        let mut held: Vec<Capability<u64>> = Vec::new();
+        let mut customers: HashMap<u64, (Ledger, Account), KeyHasher> = HashMap::default();
+        let mut seen: HashMap<(Stream, u64), (), KeyHasher> = HashMap::default();
+        let mut expiry: VecDeque<(u64, Stream, u64)> = VecDeque::new();
+        let mut touched: Vec<u64> = Vec::new();
+        let mut buffers = Buffers::default();
+        let mut deferred = Deferred::default();
+        let mut order: Vec<(u64, u64, u64, u32)> = Vec::new();
+        let mut batch: Vec<(u64, Event)> = Vec::new();
+        move |frontiers| {
+            let frontier = &frontiers[0];
+            input.for_each_stamp(|cap, data| {
+                if let Some(t) = cap.least() {
+                    if held.first().is_none_or(|h| t < h.time()) {
+                        held = (0..3).map(|port| cap.delayed(t, port)).collect();
                     }
-                    for container in data {
-                        for (event, time, diff) in container.drain(..) {
-                            debug_assert!(diff > 0, "input events are insertions");
-                            pending.entry(time).or_default().push(event);
-                        }
-                    }
-                });
-                let mut local = Stats::default();
-                while let Some((&time, _)) = pending.first_key_value() {
-                    if frontier.less_equal(&time) {
+                }
+                for container in data {
+                    pending.extend(container.drain(..).map(|(event, time, diff)| {
+                        debug_assert!(diff > 0, "input events are insertions");
+                        (time, event)
+                    }));
+                }
+            });
+            let mut local = Stats::default();
+            // The ready events — times the frontier has passed — in (time, ts, seq) order,
+            // sorted by small keys rather than moving whole events.
+            order.clear();
+            for (i, (t, e)) in pending.iter().enumerate() {
+                if !frontier.less_equal(t) {
+                    order.push((*t, e.ts, e.seq, i as u32));
+                }
+            }
+            order.sort_unstable();
+            batch.clear();
+            if !order.is_empty() {
+                let mut taken: Vec<Option<(u64, Event)>> =
+                    std::mem::take(&mut pending).into_iter().map(Some).collect();
+                for &(_, _, _, i) in order.iter() {
+                    batch.push(taken[i as usize].take().expect("each index once"));
+                }
+                pending.extend(taken.into_iter().flatten());
+            }
+            let ready = batch.len();
+            let mut i = 0;
+            while i < ready {
+                let time = batch[i].0;
+                let mut j = i;
+                while j < ready && batch[j].0 == time {
+                    j += 1;
+                }
+                // Forget event ids beyond the horizon.
+                while let Some(&(at, stream, id)) = expiry.front() {
+                    if at > time {
                         break;
                     }
-                    let mut batch = pending.pop_first().map(|(_, b)| b).unwrap_or_default();
-                    batch.sort_unstable_by(|a, b| (a.ts, a.seq).cmp(&(b.ts, b.seq)));
-                    // Forget event ids beyond the horizon.
-                    while let Some(&(at, stream, id)) = expiry.front() {
-                        if at > time {
-                            break;
+                    seen.remove(&(stream, id));
+                    expiry.pop_front();
+                }
+                for (_, event) in batch[i..j].iter() {
+                    let stream = event.stream();
+                    if event.event_id != 0 {
+                        if seen.insert((stream, event.event_id), ()).is_some() {
+                            local.duplicates[stream as usize] += 1;
+                            continue;
                         }
-                        seen.remove(&(stream, id));
-                        expiry.pop_front();
+                        expiry.push_back((
+                            time.saturating_add(params.dedupe_horizon),
+                            stream,
+                            event.event_id,
+                        ));
                     }
-                    for event in batch.iter() {
-                        let stream = event.stream();
-                        if event.event_id != 0 {
-                            if seen.insert((stream, event.event_id), ()).is_some() {
-                                local.duplicates[stream as usize] += 1;
-                                continue;
-                            }
-                            expiry.push_back((
-                                time.saturating_add(params.dedupe_horizon),
-                                stream,
-                                event.event_id,
-                            ));
-                        }
-                        local.events[stream as usize] += 1;
-                        if time > riskwatch_model::time::ceil_to(event.ts, params.tick) {
-                            local.late += 1;
-                        }
-                        let (ledger, _) = customers.entry(event.key).or_insert_with(|| {
-                            (Ledger::new(event.customer_id.clone()), Account::default())
-                        });
-                        let mut emit = Emit {
-                            key: event.key,
-                            out: &mut buffer,
-                            expired: 0,
-                        };
-                        ledger.apply(event, time, &params.layout, &mut emit);
-                        local.expired_on_arrival += emit.expired;
-                        touched.push(event.key);
+                    local.events[stream as usize] += 1;
+                    if time > riskwatch_model::time::ceil_to(event.ts, params.tick) {
+                        local.late += 1;
                     }
-                    touched.sort_unstable();
-                    touched.dedup();
-                    for key in touched.drain(..) {
-                        let (ledger, last) =
-                            customers.get_mut(&key).expect("touched customers exist");
-                        let mut emit = Emit {
-                            key,
-                            out: &mut buffer,
-                            expired: 0,
-                        };
-                        ledger.settle(time, params.tick, &mut emit);
-                        if ledger.account() != last {
-                            if !last.customer_id.is_empty() {
-                                buffer.push((LedgerOut::Account(key, last.clone()), time, -1));
-                            }
-                            *last = ledger.account().clone();
-                            buffer.push((LedgerOut::Account(key, last.clone()), time, 1));
+                    let (ledger, _) = customers.entry(event.key).or_insert_with(|| {
+                        (Ledger::new(event.customer_id.clone()), Account::default())
+                    });
+                    let mut emit = Emit {
+                        key: event.key,
+                        out: &mut buffers,
+                        deferred: &mut deferred,
+                        expired: 0,
+                    };
+                    ledger.apply(event, time, &params.layout, &mut emit);
+                    local.expired_on_arrival += emit.expired;
+                    touched.push(event.key);
+                }
+                touched.sort_unstable();
+                touched.dedup();
+                for key in touched.drain(..) {
+                    let (ledger, last) = customers.get_mut(&key).expect("touched customers exist");
+                    let mut emit = Emit {
+                        key,
+                        out: &mut buffers,
+                        deferred: &mut deferred,
+                        expired: 0,
+                    };
+                    ledger.settle(time, params.tick, &params.wake_at_dpd, &mut emit);
+                    if ledger.account() != last {
+                        if !last.customer_id.is_empty() {
+                            buffers.accounts.push(((key, Some(last.clone())), time, -1));
                         }
-                    }
-                    if let Some(cap) = held.as_ref() {
-                        let mut session = output.session(cap);
-                        session.give_iterator(buffer.drain(..));
+                        *last = ledger.account().clone();
+                        buffers.accounts.push(((key, Some(last.clone())), time, 1));
                     }
                 }
-                match (pending.first_key_value(), held.as_mut()) {
-                    (Some((&t, _)), Some(cap)) => cap.downgrade(&t),
-                    (None, _) => held = None,
-                    _ => {}
-                }
-                let mut s = stats.borrow_mut();
-                s.merge(&local);
+                i = j;
             }
-        },
-    )
+            // Release held retractions the frontier has reached.
+            let limit = frontier.frontier().iter().min().copied().unwrap_or(u64::MAX);
+            deferred.release(limit, &mut buffers);
+            if let [sums_cap, distinct_cap, accounts_cap] = held.as_slice() {
+                if !buffers.sums.is_empty() {
+                    sums_out.activate().session(sums_cap).give_iterator(buffers.sums.drain(..));
+                }
+                if !buffers.distinct.is_empty() {
+                    distinct_out
+                        .activate()
+                        .session(distinct_cap)
+                        .give_iterator(buffers.distinct.drain(..));
+                }
+                if !buffers.accounts.is_empty() {
+                    accounts_out
+                        .activate()
+                        .session(accounts_cap)
+                        .give_iterator(buffers.accounts.drain(..));
+                }
+            }
+            let least = pending.iter().map(|(t, _)| *t).chain(deferred.least()).min();
+            match least {
+                Some(t) => {
+                    for cap in held.iter_mut() {
+                        cap.downgrade(&t);
+                    }
+                }
+                None => held.clear(),
+            }
+            stats.borrow_mut().merge(&local);
+        }
+    });
+    LedgerStreams {
+        sums,
+        distinct,
+        accounts,
+    }
+}
+
+/// A hasher for keys that already are well-mixed 64-bit hashes (customer keys, event ids):
+/// folds the written words with a multiply, far cheaper than SipHash.
+#[derive(Clone, Copy, Default)]
+pub struct KeyHasher;
+
+impl std::hash::BuildHasher for KeyHasher {
+    type Hasher = FoldHasher;
+    fn build_hasher(&self) -> FoldHasher {
+        FoldHasher(0)
+    }
+}
+
+/// The hasher of [`KeyHasher`].
+#[derive(Clone, Copy, Default)]
+pub struct FoldHasher(u64);
+
+impl std::hash::Hasher for FoldHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(*b as u64);
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(i as u64);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
 }
