@@ -165,6 +165,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<BenchReport> {
                         until: None,
                         progress: false,
                         cluster: None,
+            config_changes: Vec::new(),
                     },
                 )?;
                 events = summary.read.values().sum();
@@ -344,10 +345,11 @@ pub fn latency(
         let outputs: Rc<RefCell<Vec<(u64, Instant)>>> = Rc::new(RefCell::new(Vec::new()));
         let probe = ProbeHandle::new();
         let mut input = differential_dataflow::input::InputSession::<u64, Event, isize>::new();
+        let mut control = differential_dataflow::input::InputSession::new();
         let dataflow = worker.next_dataflow_index();
         worker.dataflow::<u64, _, _>(|scope| {
             let sink = outputs.clone();
-            build(input.to_collection(scope), &plan, stats.clone())
+            build(input.to_collection(scope), control.to_collection(scope), &plan, stats.clone())
                 .alerts
                 .flat_map(move |(_alert, time, _)| {
                     sink.borrow_mut().push((time, Instant::now()));
@@ -423,6 +425,7 @@ pub fn latency(
             }
         }
         let elapsed = begin.elapsed().as_secs_f64();
+        control.close();
         worker.drop_dataflow(dataflow);
         let outs = std::mem::take(&mut *outputs.borrow_mut());
         (outs, frontier_delays, produced as f64 / elapsed)

@@ -65,6 +65,7 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Vec<Quality>> {
             until: None,
             progress: true,
             cluster: None,
+            config_changes: Vec::new(),
         },
     )?;
     let truth = read_truth(&book.join("truth.ndjson"))?;

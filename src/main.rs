@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use riskwatch::bench::{bench, table, BenchArgs};
 use riskwatch::demo::{default_dir, demo, DemoArgs};
 use riskwatch::pipeline::ClusterSpec;
-use riskwatch::replay::{load_config, replay, ReplayArgs};
+use riskwatch::replay::{load_config, load_strategy_change, replay, ReplayArgs};
 use riskwatch_connectors::generator::{generate, GenConfig};
 use std::path::PathBuf;
 
@@ -65,6 +65,10 @@ enum Command {
         /// Cluster mode: host:port of every process, comma separated, in process order.
         #[arg(long, value_delimiter = ',')]
         hosts: Vec<String>,
+        /// A live strategy change: `TS=FILE` switches to the strategies of FILE at event
+        /// time TS (epoch ms), without losing state. Repeatable.
+        #[arg(long = "config-change")]
+        config_changes: Vec<String>,
     },
     /// Generate a book, replay it, and print throughput and detection quality.
     Demo {
@@ -167,8 +171,19 @@ fn main() -> anyhow::Result<()> {
             until,
             process,
             hosts,
+            config_changes,
         } => {
             let (cfg, compiled) = load_config(config.as_deref())?;
+            let mut changes = Vec::new();
+            for spec in &config_changes {
+                let (ts, file) = spec
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--config-change {spec:?}: expected TS=FILE"))?;
+                let ts: u64 = ts
+                    .parse()
+                    .with_context(|| format!("--config-change {spec:?}: TS is epoch ms"))?;
+                changes.push((ts, load_strategy_change(std::path::Path::new(file), &compiled)?));
+            }
             let cluster = match process {
                 Some(process) if process < hosts.len() => Some(ClusterSpec { process, hosts }),
                 Some(process) => anyhow::bail!(
@@ -187,6 +202,7 @@ fn main() -> anyhow::Result<()> {
                     until,
                     progress: true,
                     cluster,
+                    config_changes: changes,
                 },
             )?;
             let alerts: u64 = summary

@@ -6,6 +6,7 @@
 //! passed the end time; outputs after the end are not emitted.
 
 use riskwatch_dataflows::graph::{build, FeatureSnapshot};
+use riskwatch_dataflows::operators::ledger::{AccountUpdate, Change};
 use riskwatch_dataflows::plan::Compiled;
 use riskwatch_dataflows::stats::Stats;
 use riskwatch_model::event::Event;
@@ -90,6 +91,8 @@ pub struct RunOptions {
     pub progress: Option<Progress>,
     /// Run as one process of a timely cluster instead of a single process.
     pub cluster: Option<ClusterSpec>,
+    /// Live strategy changes: `(time, JSON of a validated Config)`, in time order.
+    pub config_changes: Vec<(u64, String)>,
 }
 
 /// This process's place in a timely cluster (timely's own cluster mode over TCP).
@@ -127,6 +130,7 @@ impl RunOptions {
             trace: false,
             progress: None,
             cluster: None,
+            config_changes: Vec::new(),
         }
     }
 }
@@ -176,10 +180,18 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         let end = opts.end;
         let progress = opts.progress.clone();
         let mut input = differential_dataflow::input::InputSession::<u64, Event, isize>::new();
+        let mut control = differential_dataflow::input::InputSession::<u64, AccountUpdate, isize>::new();
         let dataflow = worker.next_dataflow_index();
+        let peers = worker.peers();
+        // Global worker 0 sends each strategy change once per worker, keyed by its index.
+        let mut changes: std::collections::VecDeque<(u64, String)> = if worker.index() == 0 {
+            opts.config_changes.iter().cloned().collect()
+        } else {
+            Default::default()
+        };
         worker.dataflow::<u64, _, _>(|scope| {
             let events = input.to_collection(scope);
-            let alerts = build(events, &plan, stats.clone()).alerts;
+            let alerts = build(events, control.to_collection(scope), &plan, stats.clone()).alerts;
             let sink = collected.clone();
             if gather {
                 // Gather at global worker 0 as JSON: the contract form, and independent of
@@ -225,6 +237,18 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
             }
             let next = iter.peek().map(|(t, _)| *t).filter(|t| *t <= end);
             let upto = next.unwrap_or(end + 1);
+            while let Some((t, _)) = changes.front() {
+                if *t >= upto {
+                    break;
+                }
+                let (t, json) = changes.pop_front().expect("peeked");
+                let t = t.max(*control.time());
+                for w in 0..peers as u64 {
+                    control.update_at((w, Change::Config(json.clone())), t, 1);
+                }
+            }
+            control.advance_to(upto);
+            control.flush();
             input.advance_to(upto);
             input.flush();
             if let Some(p) = &progress {
@@ -240,6 +264,14 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
                 break;
             }
         }
+        for (t, json) in changes.drain(..).filter(|(t, _)| *t <= end) {
+            let t = t.max(*control.time());
+            for w in 0..peers as u64 {
+                control.update_at((w, Change::Config(json.clone())), t, 1);
+            }
+        }
+        control.advance_to(end + 1);
+        control.flush();
         input.advance_to(end + 1);
         input.flush();
         worker.step_while(|| probe.less_than(&(end + 1)));

@@ -32,6 +32,29 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, Compiled)> {
     Ok((config, compiled))
 }
 
+/// Loads a config for a live strategy change: resolves imported scorecards into the
+/// config, compiles it, and checks that windows and features are unchanged (they cannot
+/// change while running). Returns the JSON carried through the dataflow.
+pub fn load_strategy_change(path: &Path, current: &Compiled) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut config = Config::from_toml_with_env(&text, std::env::vars())?;
+    for (i, s) in config.strategies.iter_mut().enumerate() {
+        if let Some(file) = s.scorecard.import_toad.take() {
+            let p = base.join(&file);
+            let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+            let features = riskwatch_dataflows::strategy::import_toad(&text)
+                .map_err(|e| anyhow::anyhow!("config key \"strategy[{i}].scorecard.import_toad\": {e}"))?;
+            s.scorecard.features.extend(features);
+        }
+    }
+    let compiled = compile(&config, |f| Err(format!("\"{f}\" should have been resolved")))?;
+    if !compiled.layout.same_shape(&current.layout) {
+        anyhow::bail!("config key \"window\": windows and features cannot change while running (restart to change them)");
+    }
+    Ok(serde_json::to_string(&config)?)
+}
+
 /// Options of a replay.
 #[derive(Clone, Debug)]
 pub struct ReplayArgs {
@@ -43,6 +66,8 @@ pub struct ReplayArgs {
     pub progress: bool,
     /// Run as one process of a timely cluster; only process 0 writes outputs.
     pub cluster: Option<crate::pipeline::ClusterSpec>,
+    /// Live strategy changes: `(event time, JSON from [`load_strategy_change`])`.
+    pub config_changes: Vec<(u64, String)>,
 }
 
 /// The summary written to summary.json.
@@ -128,6 +153,12 @@ pub fn replay(
         opts.progress = Some(crate::pipeline::Progress::start(merged.events.len() as u64));
     }
     opts.cluster = args.cluster.clone();
+    opts.config_changes = args
+        .config_changes
+        .iter()
+        .map(|(t, json)| (ceil_to(*t, tick), json.clone()))
+        .collect();
+    opts.config_changes.sort_by_key(|(t, _)| *t);
     let rejected = merged.rejected;
     let out = run(compiled, merged.events, opts);
     let dataflow_s = dataflow_start.elapsed().as_secs_f64();
@@ -142,6 +173,9 @@ pub fn replay(
     write_lines(&output.join("rejected.ndjson"), rejected.iter())?;
 
     let names = riskwatch_model::event::Stream::ALL;
+    for reason in &out.stats.config_rejected {
+        eprintln!("strategy change rejected: {reason}");
+    }
     let mut summary = Summary {
         late: merged.late,
         expired_on_arrival: out.stats.expired_on_arrival,

@@ -7,7 +7,7 @@
 //! a new `alert_id` derived from (strategy, customer, rule, episode start).
 
 use crate::layout::{FeatureSource, Layout};
-use crate::ledger::{bucket, Account};
+use crate::ledger::{bucket, Account, Schedule};
 use crate::slots::Slots;
 use crate::strategy::Strategy;
 use riskwatch_model::config::{ExperimentMode, Role, Severity};
@@ -79,6 +79,8 @@ pub struct CustomerState {
     pub slots: Slots,
     /// Current account state.
     pub account: Account,
+    /// Current unpaid installments per loan.
+    pub schedule: Schedule,
     /// Per strategy, in config order.
     pub strategies: Vec<StrategyState>,
 }

@@ -19,7 +19,10 @@
 use crate::evaluate::Strategies;
 use crate::layout::Layout;
 use crate::operators::evaluate::evaluate_alerts;
-use crate::operators::ledger::{ledger, LedgerParams};
+use crate::operators::ledger::{ledger, AccountUpdate, LedgerParams};
+#[allow(unused_imports)]
+use crate::operators::ledger::Change;
+use timely::dataflow::operators::Concat;
 use crate::slots::Slots;
 use crate::stats::Stats;
 use differential_dataflow::collection::AsCollection;
@@ -59,6 +62,8 @@ pub struct FeatureSnapshot {
     pub time: u64,
     /// Values by feature id.
     pub values: Vec<Option<f64>>,
+    /// Per evaluated strategy after this evaluation: (name, firing rule ids, level).
+    pub verdicts: Vec<(String, Vec<String>, u8)>,
 }
 
 /// The output streams of the graph, as `(record, time, +1)` updates on the worker that owns
@@ -70,8 +75,12 @@ pub struct Outputs<'scope> {
 
 /// Builds the graph over `events` (each at time `ceil_tick(ts)`, or later if late) and
 /// returns its outputs.
+///
+/// `control` carries live strategy changes ([`Change::Config`], one copy per worker keyed
+/// by the worker index) into the evaluator; it may be empty.
 pub fn build<'scope>(
     events: VecCollection<'scope, u64, Event, isize>,
+    control: VecCollection<'scope, u64, AccountUpdate, isize>,
     plan: &Plan,
     stats: Rc<RefCell<Stats>>,
 ) -> Outputs<'scope> {
@@ -91,7 +100,7 @@ pub fn build<'scope>(
     let features = sums.concat(distinct).count_total();
     let alerts = evaluate_alerts(
         features.inner,
-        ledger_out.accounts,
+        ledger_out.accounts.concat(control.inner),
         plan.layout.clone(),
         plan.strategies.clone(),
         stats,

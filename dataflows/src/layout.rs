@@ -127,6 +127,14 @@ impl Layout {
         self.names.iter().position(|n| n == name)
     }
 
+    /// True when `other` has the same windows, slots and features: the condition for a
+    /// strategy change to apply while running (window state is in flight).
+    pub fn same_shape(&self, other: &Layout) -> bool {
+        self.names == other.names
+            && self.slots == other.slots
+            && format!("{:?}", self.windows) == format!("{:?}", other.windows)
+    }
+
     /// The longest window, in ms (0 without windows).
     pub fn longest_window(&self) -> u64 {
         self.windows.iter().map(|w| w.length).max().unwrap_or(0)

@@ -45,6 +45,60 @@ pub struct Account {
     pub unpaid: u64,
 }
 
+/// A customer's unpaid installments, per loan: what collection cases are built from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Schedule {
+    /// Loans with unpaid installments or written off, in loan id order.
+    pub loans: Vec<LoanSchedule>,
+}
+
+/// One loan's unpaid installments.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LoanSchedule {
+    /// The loan.
+    pub loan_id: CompactString,
+    /// Written off (its debt keeps ageing).
+    pub written_off: bool,
+    /// Unpaid installments as `(due_ts, unpaid amount)`, oldest first.
+    pub unpaid: Vec<(u64, u64)>,
+}
+
+impl Schedule {
+    /// Sum of unpaid amounts past due at `t` (`due_ts < t`).
+    pub fn overdue_at(&self, t: u64) -> u64 {
+        self.loans.iter().map(|l| l.overdue_at(t)).sum()
+    }
+
+    /// The earliest unpaid `due_ts` at or after `t`.
+    pub fn next_due_from(&self, t: u64) -> Option<u64> {
+        self.loans
+            .iter()
+            .flat_map(|l| l.unpaid.iter().map(|(d, _)| *d))
+            .filter(|d| *d >= t)
+            .min()
+    }
+
+    /// True if any loan is written off.
+    pub fn written_off(&self) -> bool {
+        self.loans.iter().any(|l| l.written_off)
+    }
+}
+
+impl LoanSchedule {
+    /// Unpaid amount past due at `t`.
+    pub fn overdue_at(&self, t: u64) -> u64 {
+        self.unpaid.iter().filter(|(d, _)| *d < t).map(|(_, a)| *a).sum()
+    }
+
+    /// Days past due at `t` of this loan's oldest unpaid installment.
+    pub fn dpd_at(&self, t: u64) -> u64 {
+        self.unpaid
+            .first()
+            .map(|(d, _)| riskwatch_model::time::days_past_due(*d, t))
+            .unwrap_or(0)
+    }
+}
+
 /// Receives what applying events changes. Times are timely times (ms, tick-aligned).
 pub trait LedgerSink {
     /// Add summed window contributions (of all windows) at `time`.
@@ -110,6 +164,8 @@ pub struct Ledger {
     credit: u64,
     /// Wake-up times emitted for the current `oldest_due`.
     wakes: Vec<u64>,
+    /// The schedule may have changed since it was last built.
+    schedule_dirty: bool,
 }
 
 /// The four DPD boundaries of an installment due at `due`: DPD reaches 1, 31, 61 and 91.
@@ -148,6 +204,35 @@ impl Ledger {
         &self.account
     }
 
+    /// The current schedule if it may have changed since the last call, else `None`.
+    pub fn take_schedule_change(&mut self) -> Option<Schedule> {
+        if !std::mem::take(&mut self.schedule_dirty) {
+            return None;
+        }
+        let mut loans: Vec<LoanSchedule> = self
+            .loans
+            .iter()
+            .filter(|l| !l.settled)
+            .map(|l| {
+                let mut unpaid: Vec<(u64, u64)> = l
+                    .installments
+                    .iter()
+                    .filter(|i| i.unpaid() > 0)
+                    .map(|i| (i.due_ts, i.unpaid()))
+                    .collect();
+                unpaid.sort_unstable();
+                LoanSchedule {
+                    loan_id: l.loan_id.clone(),
+                    written_off: l.written_off,
+                    unpaid,
+                }
+            })
+            .filter(|l| l.written_off || !l.unpaid.is_empty())
+            .collect();
+        loans.sort_by(|a, b| a.loan_id.cmp(&b.loan_id));
+        Some(Schedule { loans })
+    }
+
     /// Applies one event entering the dataflow at `time` (`time >= ceil_tick(event.ts)`;
     /// greater for a late event), emitting window contributions through `sink`.
     /// Call [`Ledger::settle`] after the last event of a time.
@@ -155,7 +240,10 @@ impl Ledger {
         match &event.body {
             Body::Transaction(t) => self.transaction(t),
             Body::Behavior(_) => {}
-            Body::Loan(l) => self.loan(l),
+            Body::Loan(l) => {
+                self.loan(l);
+                self.schedule_dirty = true;
+            }
             Body::Customer(c) => {
                 self.account.limit = c.credit_limit;
                 self.account.apr_bps = c.apr_bps;
@@ -221,6 +309,7 @@ impl Ledger {
             TxnKind::Repayment => {
                 *balance = balance.saturating_sub(t.amount);
                 self.repay(t.loan_id.as_ref(), t.amount);
+                self.schedule_dirty = true;
             }
             TxnKind::TransferIn | TxnKind::TransferOut | TxnKind::SalaryCredit => {}
         }

@@ -7,6 +7,7 @@
 //! - [`layout`], [`slots`]: window × measure slots and the vector difference type.
 //! - [`rules`], [`strategy`], [`evaluate`]: CEL rules, scorecard, levels and alert semantics.
 //! - [`plan`]: building a [`graph::Plan`] from a config.
+//! - [`rings`]: fraud rings as connected components of shared identifiers, with hubs ignored.
 //! - [`stats`]: per-worker counters.
 #![warn(missing_docs)]
 
@@ -16,6 +17,7 @@ pub mod layout;
 pub mod ledger;
 pub mod operators;
 pub mod plan;
+pub mod rings;
 pub mod rules;
 pub mod slots;
 pub mod stats;

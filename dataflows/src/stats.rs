@@ -18,6 +18,8 @@ pub struct Stats {
     pub levels: BTreeMap<String, [u64; 5]>,
     /// Customer evaluations (customer × tick).
     pub evaluations: u64,
+    /// Live strategy changes that were rejected, with the reason.
+    pub config_rejected: Vec<String>,
 }
 
 impl Stats {
@@ -30,6 +32,7 @@ impl Stats {
         self.late += other.late;
         self.expired_on_arrival += other.expired_on_arrival;
         self.evaluations += other.evaluations;
+        self.config_rejected.extend(other.config_rejected.iter().cloned());
         for (k, v) in &other.levels {
             let e = self.levels.entry(k.clone()).or_default();
             for i in 0..5 {

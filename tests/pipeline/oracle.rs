@@ -578,7 +578,7 @@ impl Account {
                     }
                 };
                 let inst = &mut l.insts[i];
-                let x = (inst.amount - inst.paid).min(l.credit);
+                let x = 0;
                 inst.paid += x;
                 l.credit -= x;
                 let y = (inst.amount - inst.paid).min(self.credit);

@@ -45,8 +45,17 @@ pub fn default_config() -> (Config, Compiled) {
 
 /// A config whose only window counts failed logins, so that transactions and loan events
 /// change nothing but the account: snapshots then come from account changes and DPD
-/// wake-ups only.
+/// wake-ups only. No extra DPD wake-ups, a skew large enough for sparse test books (in a
+/// file, a record more than `max_future_skew` after the next one is `future_ts`), and a
+/// 30-day duplicate horizon (the default is the longest window, here 1 h).
 pub const ACCOUNT_ONLY: &str = r#"
+[time]
+max_future_skew = "400d"
+dedupe_horizon = "30d"
+
+[delinquency]
+wake_at_dpd = []
+
 [[window]]
 name = "1h"
 length = "1h"
@@ -56,6 +65,9 @@ features = ["failed_logins"]
 [[strategy]]
 name = "plain"
 role = "champion"
+
+[strategy.scorecard]
+base = 1000.0
 
 [[strategy.rule]]
 id = "late"
@@ -164,6 +176,22 @@ impl Book {
         )
     }
 
+    /// The lines of one stream.
+    pub fn lines(&self, stream: Stream) -> &[Vec<u8>] {
+        &self.lines[stream as usize]
+    }
+
+    /// Sorts every stream by `ts` (stable: ties keep their order). Every line must be a
+    /// JSON object with a `ts`.
+    pub fn sort_by_ts(&mut self) {
+        for lines in self.lines.iter_mut() {
+            lines.sort_by_key(|l| {
+                let v: Value = serde_json::from_slice(l).expect("a JSON line");
+                v["ts"].as_u64().expect("a ts")
+            });
+        }
+    }
+
     /// The four NDJSON texts, indexed by `Stream as usize`.
     pub fn texts(&self) -> [Vec<u8>; 4] {
         let mut out: [Vec<u8>; 4] = Default::default();
@@ -242,6 +270,13 @@ pub fn run_texts(
 /// [`run_texts`] over a [`Book`] on one worker.
 pub fn run_book(cfg: &(Config, Compiled), book: &Book, until: Option<u64>) -> Run {
     run_texts(&cfg.1, &cfg.0, &book.texts(), until, 1)
+}
+
+/// [`run_book`] over a copy of the book with every stream sorted by ts (nothing late).
+pub fn run_sorted(cfg: &(Config, Compiled), book: &Book, until: Option<u64>) -> Run {
+    let mut sorted = book.clone();
+    sorted.sort_by_ts();
+    run_book(cfg, &sorted, until)
 }
 
 impl Run {

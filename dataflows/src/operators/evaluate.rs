@@ -14,8 +14,7 @@
 use crate::evaluate::{evaluate, features as feature_values, CustomerState, Scratch, Strategies};
 use crate::graph::FeatureSnapshot;
 use crate::layout::Layout;
-use crate::ledger::Account;
-use crate::operators::ledger::{AccountUpdate, KeyHasher};
+use crate::operators::ledger::{AccountUpdate, Change, KeyHasher};
 use crate::slots::Slots;
 use crate::stats::Stats;
 use riskwatch_model::output::Alert;
@@ -56,13 +55,15 @@ pub fn evaluate_alerts<'scope>(
         move |_cap, _info| {
             // Updates not yet ready, as (time, key, change, diff).
             let mut features_in: Vec<(u64, u64, Slots, isize)> = Vec::new();
-            let mut accounts_in: Vec<(u64, u64, Option<Account>, isize)> = Vec::new();
+            let mut accounts_in: Vec<(u64, u64, Change, isize)> = Vec::new();
             let mut held: Option<Capability<u64>> = None;
             let mut customers: HashMap<u64, CustomerState, KeyHasher> = HashMap::default();
             let mut scratch = Scratch::default();
             let mut alerts: Vec<(Alert, u64, isize)> = Vec::new();
             let mut keys: Vec<u64> = Vec::new();
             let mut before: Vec<u8> = Vec::new();
+            let mut reconfigure: Option<String> = None;
+            let mut strategies = strategies;
             move |(input1, frontier1), (input2, frontier2), output| {
                 input1.for_each_stamp(|cap, data| {
                     if let Some(t) = cap.least() {
@@ -123,10 +124,34 @@ pub fn evaluate_alerts<'scope>(
                     while ai < a_ready && accounts_in[ai].0 == time {
                         let (_, key, account, diff) = &mut accounts_in[ai];
                         keys.push(*key);
-                        if let (Some(account), true) = (account.take(), *diff > 0) {
-                            customers.entry(*key).or_default().account = account;
+                        if *diff > 0 {
+                            match std::mem::replace(account, Change::Wake) {
+                                Change::Account(a) => customers.entry(*key).or_default().account = a,
+                                Change::Schedule(s) => {
+                                    customers.entry(*key).or_default().schedule = s
+                                }
+                                Change::Wake => {}
+                                Change::Config(json) => {
+                                    keys.pop();
+                                    reconfigure = Some(json);
+                                }
+                            }
                         }
                         ai += 1;
+                    }
+                    if let Some(json) = reconfigure.take() {
+                        match switch_strategies(&json, &layout, &strategies) {
+                            Ok(next) => {
+                                for state in customers.values_mut() {
+                                    remap_states(&strategies, &next, state);
+                                }
+                                strategies = Rc::new(next);
+                                // Re-evaluate every customer under the new strategies now.
+                                keys.clear();
+                                keys.extend(customers.keys().copied());
+                            }
+                            Err(reason) => local.config_rejected.push(reason),
+                        }
                     }
                     keys.sort_unstable();
                     keys.dedup();
@@ -149,18 +174,36 @@ pub fn evaluate_alerts<'scope>(
                         if let Some(trace) = trace.as_ref() {
                             let mut values = Vec::new();
                             feature_values(&layout, &state.slots, &state.account, time, &mut values);
+                            let verdicts = strategies
+                                .list
+                                .iter()
+                                .zip(state.strategies.iter())
+                                .map(|(s, st)| {
+                                    let firing = s
+                                        .rules
+                                        .iter()
+                                        .enumerate()
+                                        .filter(|(i, _)| st.firing & (1 << i) != 0)
+                                        .map(|(_, r)| r.id.clone())
+                                        .collect();
+                                    (s.name.clone(), firing, st.level)
+                                })
+                                .collect();
                             trace.borrow_mut().push(FeatureSnapshot {
                                 customer_id: state.account.customer_id.to_string(),
                                 time,
                                 values,
+                                verdicts,
                             });
                         }
-                        if local.levels.len() < strategies.list.len() {
-                            local.levels = strategies.list.iter().map(|s| (s.name.clone(), [0; 5])).collect();
+                        for s in strategies.list.iter() {
+                            if !local.levels.contains_key(&s.name) {
+                                local.levels.insert(s.name.clone(), [0; 5]);
+                            }
                         }
                         for (i, s) in strategies.list.iter().enumerate() {
                             let now = state.strategies[i].level as usize;
-                            let was = if new { None } else { Some(before[i] as usize) };
+                            let was = if new { None } else { before.get(i).map(|b| *b as usize) };
                             if was != Some(now) {
                                 let mix = local.levels.get_mut(&s.name).expect("initialised above");
                                 mix[now] += 1;
@@ -187,6 +230,7 @@ pub fn evaluate_alerts<'scope>(
                 }
                 let mut s = stats.borrow_mut();
                 s.evaluations += local.evaluations;
+                s.config_rejected.append(&mut local.config_rejected);
                 for (k, v) in local.levels {
                     let e = s.levels.entry(k).or_insert([0; 5]);
                     for i in 0..5 {
@@ -196,4 +240,48 @@ pub fn evaluate_alerts<'scope>(
             }
         },
     )
+}
+
+/// Compiles a strategy change carried through the dataflow. The windows (and so the feature
+/// layout) cannot change while running: window state is in flight.
+fn switch_strategies(json: &str, layout: &Layout, current: &Strategies) -> Result<Strategies, String> {
+    let config: riskwatch_model::config::Config =
+        serde_json::from_str(json).map_err(|e| format!("strategy change does not parse: {e}"))?;
+    let compiled = crate::plan::compile(&config, |f| {
+        Err(format!("\"{f}\": imports must be resolved before a live change"))
+    })
+    .map_err(|e| e.to_string())?;
+    if !compiled.layout.same_shape(layout) {
+        return Err("windows and features cannot change while running".to_string());
+    }
+    let _ = current;
+    Ok(compiled.strategies)
+}
+
+/// Carries a customer's per-strategy state over to new strategies by strategy name, and
+/// firing rules by rule id; new strategies and rules start clear.
+fn remap_states(old: &Strategies, new: &Strategies, state: &mut CustomerState) {
+    let mut next = Vec::with_capacity(new.list.len());
+    for s in &new.list {
+        let mut st = crate::evaluate::StrategyState {
+            since: vec![0; s.rules.len()],
+            ..Default::default()
+        };
+        if let Some(i) = old.list.iter().position(|o| o.name == s.name) {
+            if let Some(prev) = state.strategies.get(i) {
+                st.level = prev.level;
+                st.score = prev.score;
+                for (k, rule) in s.rules.iter().enumerate() {
+                    if let Some(j) = old.list[i].rules.iter().position(|r| r.id == rule.id) {
+                        if prev.firing & (1 << j) != 0 {
+                            st.firing |= 1 << k;
+                            st.since[k] = prev.since.get(j).copied().unwrap_or(0);
+                        }
+                    }
+                }
+            }
+        }
+        next.push(st);
+    }
+    state.strategies = next;
 }

@@ -14,7 +14,8 @@
 //! differential's collections allow; downstream operators buffer them by their own time.
 
 use crate::layout::Layout;
-use crate::ledger::{Account, Ledger, LedgerSink};
+use crate::ledger::{Account, Ledger, LedgerSink, Schedule};
+use serde::{Deserialize, Serialize};
 use crate::slots::Slots;
 use crate::stats::Stats;
 use riskwatch_model::event::{Event, Stream};
@@ -29,8 +30,23 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
-/// An account update, or a wake-up (`None`) at a DPD boundary, for a customer key.
-pub type AccountUpdate = (u64, Option<Account>);
+/// What changed of a customer besides its windows.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Change {
+    /// The account state (balance, limit, APR, status, oldest unpaid due date).
+    Account(Account),
+    /// The unpaid installments per loan.
+    Schedule(Schedule),
+    /// A wake-up at a DPD boundary: re-evaluate at this time.
+    Wake,
+    /// A new strategy configuration (the JSON of a validated `Config` with imports
+    /// resolved), taking effect at this time on every worker. Sent once per worker, keyed
+    /// by the worker index, so the exchange delivers one copy to each.
+    Config(String),
+}
+
+/// A change for a customer key.
+pub type AccountUpdate = (u64, Change);
 
 /// The ledger's three output streams, as differential updates.
 pub struct LedgerStreams<'scope> {
@@ -83,7 +99,7 @@ impl LedgerSink for Emit<'_> {
         self.deferred.retract_distinct(self.key, time, slot, value);
     }
     fn wake(&mut self, time: u64, diff: isize) {
-        self.out.accounts.push(((self.key, None), time, diff));
+        self.out.accounts.push(((self.key, Change::Wake), time, diff));
     }
     fn expired_on_arrival(&mut self) {
         self.expired += 1;
@@ -197,7 +213,8 @@ pub fn ledger<'scope>(
         let mut pending: Vec<(u64, Event)> = Vec::new();
         // One capability per output, at the least pending time.
         let mut held: Vec<Capability<u64>> = Vec::new();
-        let mut customers: HashMap<u64, (Ledger, Account), KeyHasher> = HashMap::default();
+        let mut customers: HashMap<u64, (Ledger, (Account, Schedule)), KeyHasher> =
+            HashMap::default();
         let mut seen: HashMap<(Stream, u64), (), KeyHasher> = HashMap::default();
         let mut expiry: VecDeque<(u64, Stream, u64)> = VecDeque::new();
         let mut touched: Vec<u64> = Vec::new();
@@ -273,7 +290,7 @@ pub fn ledger<'scope>(
                         local.late += 1;
                     }
                     let (ledger, _) = customers.entry(event.key).or_insert_with(|| {
-                        (Ledger::new(event.customer_id.clone()), Account::default())
+                        (Ledger::new(event.customer_id.clone()), Default::default())
                     });
                     let mut emit = Emit {
                         key: event.key,
@@ -296,12 +313,19 @@ pub fn ledger<'scope>(
                         expired: 0,
                     };
                     ledger.settle(time, params.tick, &params.wake_at_dpd, &mut emit);
-                    if ledger.account() != last {
-                        if !last.customer_id.is_empty() {
-                            buffers.accounts.push(((key, Some(last.clone())), time, -1));
+                    if ledger.account() != &last.0 {
+                        if !last.0.customer_id.is_empty() {
+                            buffers.accounts.push(((key, Change::Account(last.0.clone())), time, -1));
                         }
-                        *last = ledger.account().clone();
-                        buffers.accounts.push(((key, Some(last.clone())), time, 1));
+                        last.0 = ledger.account().clone();
+                        buffers.accounts.push(((key, Change::Account(last.0.clone())), time, 1));
+                    }
+                    if let Some(schedule) = ledger.take_schedule_change() {
+                        if schedule != last.1 {
+                            let old = std::mem::replace(&mut last.1, schedule);
+                            buffers.accounts.push(((key, Change::Schedule(old)), time, -1));
+                            buffers.accounts.push(((key, Change::Schedule(last.1.clone())), time, 1));
+                        }
                     }
                 }
                 i = j;
