@@ -5,10 +5,20 @@
 //! - [`demo`]: `riskwatch demo` (generate, replay, report).
 //! - [`bench`]: `riskwatch bench` (replay throughput, open-loop latency).
 //! - [`quality`]: detection quality against a generated book's truth.
+//! - [`compare`]: `riskwatch compare` (two configs backtested side by side).
+//! - [`live`]: `riskwatch run` (files, or Kafka on a worker cluster).
+//! - [`produce`]: `riskwatch produce` and `riskwatch consume` (a book into the input topics,
+//!   a topic into a file).
+//! - [`bench_kafka`]: `riskwatch bench --kafka` (end-to-end throughput and latency through a
+//!   broker).
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod compare;
+pub mod bench_kafka;
 pub mod demo;
+pub mod live;
 pub mod pipeline;
+pub mod produce;
 pub mod quality;
 pub mod replay;

@@ -127,6 +127,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Backtest two configs on the same recorded inputs and print them side by side.
+    Compare {
+        /// Directory with the four input files (and truth.ndjson for quality figures).
+        #[arg(long)]
+        input: PathBuf,
+        /// Config A (e.g. the champion as deployed).
+        #[arg(long = "config", num_args = 2, required = true)]
+        configs: Vec<PathBuf>,
+        /// Where the two replays write their outputs (`a/`, `b/`).
+        #[arg(long, default_value = "out/compare")]
+        output: PathBuf,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+    },
     /// Load and compile a config; print the error with its key, or the feature list.
     CheckConfig {
         /// Config file.
@@ -266,6 +281,15 @@ fn main() -> anyhow::Result<()> {
             } else {
                 print!("{}", table(&report));
             }
+        }
+        Command::Compare {
+            input,
+            configs,
+            output,
+            workers,
+        } => {
+            let sides = riskwatch::compare::compare(&input, [&configs[0], &configs[1]], &output, workers)?;
+            print!("{}", riskwatch::compare::table(&sides));
         }
         Command::CheckConfig { config } => {
             let (_, compiled) = load_config(config.as_deref())?;

@@ -85,6 +85,8 @@ pub struct Summary {
     pub late: u64,
     /// Window contributions expired on arrival.
     pub expired_on_arrival: u64,
+    /// Customer evaluations (a customer whose state changed at a tick, per tick).
+    pub evaluations: u64,
     /// Alerts by strategy, then rule.
     pub alerts_by_rule: BTreeMap<String, BTreeMap<String, u64>>,
     /// Alerts by strategy, then severity.
@@ -179,6 +181,7 @@ pub fn replay(
     let mut summary = Summary {
         late: merged.late,
         expired_on_arrival: out.stats.expired_on_arrival,
+        evaluations: out.stats.evaluations,
         levels: out.stats.levels.clone(),
         end_ts: end,
         workers: args.workers,

@@ -989,7 +989,9 @@ severity = "low"
 expr = "failed_logins_1h >= 3 || bucket >= 1"
 "#;
 
-fn oracle_check(seed: u64, customers: usize, days: u64) {
+/// Checks one random book against the oracle; returns how many snapshots were in each
+/// delinquency stage (buckets 0–3, then dpd_90_plus).
+fn oracle_check(seed: u64, customers: usize, days: u64) -> [u64; 5] {
     let (config, compiled) = compiled(ORACLE_CONFIG);
     let (book, evs) = oracle::random_book(seed, customers, days);
     let run = run_texts(&compiled, &config, &book.texts(), None, 1);
@@ -1067,18 +1069,30 @@ fn oracle_check(seed: u64, customers: usize, days: u64) {
         }
     }
     assert!(checked > 1000, "{checked} snapshots checked");
+    let mut stages = [0u64; 5];
+    let (bucket, flag) = (run.id("bucket"), run.id("dpd_90_plus"));
+    for s in &run.out.trace {
+        stages[s.values[bucket].unwrap() as usize] += 1;
+        stages[4] += s.values[flag].unwrap() as u64;
+    }
     assert!(changes > 500, "{changes} changes checked");
     // The same book on two workers gives the same trace.
     let two = run_texts(&compiled, &config, &book.texts(), None, 2);
     assert_eq!(two.out.trace, run.out.trace);
     assert_eq!(comparable(&two.out.alerts), comparable(&run.out.alerts));
+    stages
 }
 
 #[test]
 fn oracle_random_books_match_a_from_scratch_recomputation() {
-    for seed in [1, 2, 3] {
-        oracle_check(seed, 6, 40);
+    let mut stages = [0u64; 5];
+    for (seed, days) in [(1, 40), (2, 40), (3, 100)] {
+        for (i, n) in oracle_check(seed, 6, days).iter().enumerate() {
+            stages[i] += n;
+        }
     }
+    // The books reach every stage, so delinquency is compared too, not only windows.
+    assert!(stages.iter().all(|n| *n > 20), "snapshots per stage: {stages:?}");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -113,7 +113,7 @@ pub fn rings<'scope>(
     let hubs = links
         .clone()
         .map(|(_customer, id)| id)
-        .threshold_total(move |_id, n| isize::from(*n > max_customers));
+        .threshold_total(move |_id, n| isize::from(*n >= max_customers));
     let edges = links
         .map(|(customer, id)| (id, customer))
         .antijoin(hubs)
@@ -517,27 +517,35 @@ mod tests {
 
     #[test]
     fn random_windowed_links_agree_with_a_from_scratch_union_find() {
-        // 60 customers, 40 identifiers; each step adds a few links that expire after a
+        // 40 customers, 43 identifiers; each step adds a few links that expire after a
         // window of 7 steps, and flips a few flags. Links repeat, identifiers become hubs
         // and stop being hubs, components merge and split.
-        const WINDOW: u64 = 7;
+        const WINDOW: usize = 7;
         let config = config(6, 3);
         let mut rng = Rng(42);
-        let mut steps: Vec<Step> = (0..40).map(|t| Step::at(t * 10)).collect();
+        let mut steps: Vec<Step> = (0..60).map(|t| Step::at(t * 10)).collect();
         let mut delinquent = BTreeSet::new();
         let mut new = BTreeSet::new();
         let mut expected = Vec::new();
         let mut live: BTreeMap<(u64, u64), isize> = BTreeMap::new();
+        let mut hub_steps = 0;
         for t in 0..steps.len() {
-            for _ in 0..1 + rng.below(6) {
-                let link = (rng.below(60), 1_000 + rng.below(40));
+            for _ in 0..2 + rng.below(11) {
+                // A third of the links go to three popular identifiers, which cross the
+                // hub threshold now and then.
+                let id = if rng.below(3) == 0 {
+                    1_000 + rng.below(3)
+                } else {
+                    1_100 + rng.below(40)
+                };
+                let link = (rng.below(40), id);
                 steps[t].links.push((link, 1));
-                if t + (WINDOW as usize) < steps.len() {
-                    steps[t + WINDOW as usize].links.push((link, -1));
+                if t + WINDOW < steps.len() {
+                    steps[t + WINDOW].links.push((link, -1));
                 }
             }
-            for _ in 0..rng.below(3) {
-                let customer = rng.below(60);
+            for _ in 0..rng.below(4) {
+                let customer = rng.below(40);
                 let (set, list) = if rng.below(2) == 0 {
                     (&mut delinquent, &mut steps[t].delinquent)
                 } else {
@@ -554,20 +562,27 @@ mod tests {
             for (link, diff) in &steps[t].links {
                 *live.entry(*link).or_default() += diff;
             }
-            let present = live
+            let present: BTreeSet<(u64, u64)> = live
                 .iter()
                 .filter(|(_, n)| **n > 0)
                 .map(|(l, _)| *l)
                 .collect();
+            let mut per_id: BTreeMap<u64, u32> = BTreeMap::new();
+            for (_, id) in &present {
+                *per_id.entry(*id).or_default() += 1;
+            }
+            hub_steps += usize::from(per_id.values().any(|n| *n > 6));
             expected.push(oracle(&present, &delinquent, &new, &config));
         }
         let sizes: BTreeSet<u32> = expected
             .iter()
             .flat_map(|m| m.values().map(|i| i.size))
             .collect();
+        eprintln!("sizes {sizes:?} hubs {hub_steps}");
+        assert!(sizes.len() >= 5, "rings of several sizes: {sizes:?}");
         assert!(
-            sizes.len() > 3,
-            "the random book has rings of several sizes: {sizes:?}"
+            (5..55).contains(&hub_steps),
+            "hubs come and go: {hub_steps} steps with one"
         );
         for workers in [1, 2] {
             let updates = run(steps.clone(), config.clone(), workers);

@@ -56,11 +56,63 @@ enum Node {
     Bin(Bin, Box<Node>, Box<Node>),
 }
 
-/// A compiled rule expression.
+/// One instruction of the flattened expression (postfix order).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Op {
+    Const(Val),
+    Feature(usize),
+    Not,
+    Neg,
+    Abs,
+    And,
+    Or,
+    Cond,
+    Bin(Bin),
+}
+
+/// A compiled rule expression: the tree flattened into postfix instructions evaluated on a
+/// small fixed stack (no allocation, no pointer chasing).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expression {
     root: Node,
+    ops: Vec<Op>,
+    depth: usize,
     features: Vec<usize>,
+}
+
+/// Deepest stack a rule may need; deeper expressions fall back to the tree walk.
+const MAX_STACK: usize = 32;
+
+fn flatten(n: &Node, ops: &mut Vec<Op>, depth: usize, max: &mut usize) {
+    *max = (*max).max(depth + 1);
+    match n {
+        Node::Const(v) => ops.push(Op::Const(*v)),
+        Node::Feature(i) => ops.push(Op::Feature(*i)),
+        Node::Not(a) | Node::Neg(a) | Node::Abs(a) => {
+            flatten(a, ops, depth, max);
+            ops.push(match n {
+                Node::Not(_) => Op::Not,
+                Node::Neg(_) => Op::Neg,
+                _ => Op::Abs,
+            });
+        }
+        Node::And(a, b) | Node::Or(a, b) | Node::Bin(_, a, b) => {
+            flatten(a, ops, depth, max);
+            flatten(b, ops, depth + 1, max);
+            ops.push(match n {
+                Node::And(..) => Op::And,
+                Node::Or(..) => Op::Or,
+                Node::Bin(op, ..) => Op::Bin(*op),
+                _ => unreachable!("matched above"),
+            });
+        }
+        Node::Cond(c, t, f) => {
+            flatten(c, ops, depth, max);
+            flatten(t, ops, depth + 1, max);
+            flatten(f, ops, depth + 2, max);
+            ops.push(Op::Cond);
+        }
+    }
 }
 
 impl Expression {
@@ -74,11 +126,71 @@ impl Expression {
         let root = lower(program.expression(), &feature, &mut features)?;
         features.sort_unstable();
         features.dedup();
-        Ok(Expression { root, features })
+        let mut ops = Vec::new();
+        let mut depth = 0;
+        flatten(&root, &mut ops, 0, &mut depth);
+        Ok(Expression {
+            root,
+            ops,
+            depth,
+            features,
+        })
     }
 
     /// Evaluates against feature values (`None` = null).
     pub fn eval(&self, values: &[Option<f64>]) -> Val {
+        if self.depth > MAX_STACK {
+            return eval(&self.root, values);
+        }
+        let mut stack = [Val::Null; MAX_STACK];
+        let mut sp = 0;
+        for op in &self.ops {
+            match *op {
+                Op::Const(v) => {
+                    stack[sp] = v;
+                    sp += 1;
+                }
+                Op::Feature(i) => {
+                    stack[sp] = match values[i] {
+                        Some(x) if x.is_finite() => Val::Num(x),
+                        _ => Val::Null,
+                    };
+                    sp += 1;
+                }
+                Op::Not | Op::Neg | Op::Abs => {
+                    stack[sp - 1] = match (op, stack[sp - 1]) {
+                        (Op::Not, Val::Bool(x)) => Val::Bool(!x),
+                        (Op::Neg, Val::Num(x)) => Val::Num(-x),
+                        (Op::Abs, Val::Num(x)) => Val::Num(x.abs()),
+                        _ => Val::Err,
+                    };
+                }
+                Op::And | Op::Or | Op::Bin(_) => {
+                    let (a, b) = (stack[sp - 2], stack[sp - 1]);
+                    sp -= 1;
+                    stack[sp - 1] = match op {
+                        Op::And => and(a, b),
+                        Op::Or => or(a, b),
+                        Op::Bin(bin) => binary(*bin, a, b),
+                        _ => unreachable!("matched above"),
+                    };
+                }
+                Op::Cond => {
+                    let (c, t, f) = (stack[sp - 3], stack[sp - 2], stack[sp - 1]);
+                    sp -= 2;
+                    stack[sp - 1] = match c {
+                        Val::Bool(true) => t,
+                        Val::Bool(false) => f,
+                        _ => Val::Err,
+                    };
+                }
+            }
+        }
+        stack[0]
+    }
+
+    /// Evaluates by walking the tree (the reference the flat form is tested against).
+    pub fn eval_tree(&self, values: &[Option<f64>]) -> Val {
         eval(&self.root, values)
     }
 
@@ -213,22 +325,30 @@ fn eval(n: &Node, v: &[Option<f64>]) -> Val {
             Val::Num(x) => Val::Num(x.abs()),
             _ => Val::Err,
         },
-        Node::And(a, b) => match (eval(a, v), eval(b, v)) {
-            (Val::Bool(false), _) | (_, Val::Bool(false)) => Val::Bool(false),
-            (Val::Bool(true), Val::Bool(true)) => Val::Bool(true),
-            _ => Val::Err,
-        },
-        Node::Or(a, b) => match (eval(a, v), eval(b, v)) {
-            (Val::Bool(true), _) | (_, Val::Bool(true)) => Val::Bool(true),
-            (Val::Bool(false), Val::Bool(false)) => Val::Bool(false),
-            _ => Val::Err,
-        },
+        Node::And(a, b) => and(eval(a, v), eval(b, v)),
+        Node::Or(a, b) => or(eval(a, v), eval(b, v)),
         Node::Cond(c, t, f) => match eval(c, v) {
             Val::Bool(true) => eval(t, v),
             Val::Bool(false) => eval(f, v),
             _ => Val::Err,
         },
         Node::Bin(op, a, b) => binary(*op, eval(a, v), eval(b, v)),
+    }
+}
+
+fn and(a: Val, b: Val) -> Val {
+    match (a, b) {
+        (Val::Bool(false), _) | (_, Val::Bool(false)) => Val::Bool(false),
+        (Val::Bool(true), Val::Bool(true)) => Val::Bool(true),
+        _ => Val::Err,
+    }
+}
+
+fn or(a: Val, b: Val) -> Val {
+    match (a, b) {
+        (Val::Bool(true), _) | (_, Val::Bool(true)) => Val::Bool(true),
+        (Val::Bool(false), Val::Bool(false)) => Val::Bool(false),
+        _ => Val::Err,
     }
 }
 
@@ -308,6 +428,37 @@ mod tests {
         assert_eq!(run("c > 1 || a > 0", &v), Val::Bool(true));
         assert_eq!(run("c > 1 || a < 0", &v), Val::Err);
         assert!(!Expression::compile("c > 1", names).unwrap().fires(&v));
+    }
+
+    #[test]
+    fn flat_evaluation_equals_the_tree_walk_on_random_inputs() {
+        let exprs = [
+            "a >= 3 && (b < 0.5 || c == null)",
+            "(a + b) * 2 > c ? a / b > 1 : !(c < 0)",
+            "max(a, min(b, c)) - abs(-a) % 3 == 0",
+            "-(a - b) <= c && a != b || !(a > 10)",
+        ];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for src in exprs {
+            let e = Expression::compile(src, names).unwrap();
+            for _ in 0..2000 {
+                let mut v = [None; 3];
+                for slot in v.iter_mut() {
+                    *slot = match next() % 5 {
+                        0 => None,
+                        1 => Some(0.0),
+                        _ => Some((next() % 2000) as f64 / 100.0 - 5.0),
+                    };
+                }
+                assert_eq!(e.eval(&v), e.eval_tree(&v), "{src} at {v:?}");
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! startup with the key's path. [`Config::validate`] checks what serde cannot (units that
 //! must divide each other, feature names that must exist, unique ids) and names the key.
 
-use crate::time::{Millis, MS_PER_DAY};
+use crate::output::{CaseStage, DecisionKind};
+use crate::time::{Millis, MS_PER_DAY, MS_PER_HOUR};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -359,6 +360,12 @@ pub struct StrategyConfig {
     /// Score bands → risk level.
     #[serde(default)]
     pub levels: LevelsConfig,
+    /// Limit and pricing actions and their guardrails.
+    #[serde(default, skip_serializing_if = "PolicyConfig::is_default")]
+    pub policy: PolicyConfig,
+    /// Collection cases: when they open, escalate and close, and their queues.
+    #[serde(default, skip_serializing_if = "CasesConfig::is_default")]
+    pub cases: CasesConfig,
 }
 
 fn default_role() -> Role {
@@ -446,6 +453,384 @@ impl Default for LevelsConfig {
             min_score: [650.0, 600.0, 550.0, 500.0],
         }
     }
+}
+
+/// A strategy's action policy (DESIGN.md, Signals, levels, actions): which limit and
+/// pricing decisions level changes cause, the guardrails that bound them, and the kill
+/// switch and circuit breaker.
+///
+/// An `[[action]]` applies once each time its condition becomes true and stays armed
+/// until the condition clears; a guardrail that blocks it leaves it pending, retried at
+/// the customer's next evaluation while the condition holds. Restores undo only what
+/// riskwatch itself changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Adverse actions (`limit_decrease`, `freeze`, `price_increase`) and their conditions.
+    /// Given in a file, the list replaces the default one whole.
+    #[serde(rename = "action")]
+    pub actions: Vec<ActionConfig>,
+    /// Minimum time between two decisions of the same kind for one customer.
+    pub cooldown: Millis,
+    /// At most this many `limit_decrease` decisions per customer within any
+    /// `decrease_period` (0 disables decreases). At most 16.
+    pub max_decreases_per_period: u32,
+    /// The rolling period of `max_decreases_per_period`.
+    pub decrease_period: Millis,
+    /// Never cut a limit below the customer's drawn balance.
+    pub floor_at_balance: bool,
+    /// No decision sets an APR above this (bps): a `price_increase` is clipped to it, and
+    /// none is made when the APR is already at or above it.
+    pub apr_cap_bps: u32,
+    /// Restore (`unfreeze`, `limit_restore`, `price_restore`) what riskwatch changed once
+    /// the level has stayed at or below `restore_max_level` for `restore_after`.
+    pub restore: bool,
+    /// The highest level at which the customer counts as stable again for restores.
+    /// Must be below every action's `when_level_at_least`.
+    pub restore_max_level: u8,
+    /// How long the level must stay at or below `restore_max_level` before a restore.
+    pub restore_after: Millis,
+    /// Limit increases for long-stable level-0 customers (off by default).
+    pub limit_increase: LimitIncreaseConfig,
+    /// Kill switch: decide and emit decisions, but change no limit, price or freeze.
+    pub dry_run: bool,
+    /// Circuit breaker: at most this many decisions per `breaker_interval`, counted per
+    /// worker and strategy; further decisions are suppressed (counted, not emitted).
+    pub max_decisions_per_interval: u32,
+    /// The breaker's interval; intervals are aligned to multiples of it in event time.
+    pub breaker_interval: Millis,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            actions: vec![
+                ActionConfig {
+                    percent: Some(30),
+                    ..ActionConfig::new(DecisionKind::LimitDecrease, 3)
+                },
+                ActionConfig::new(DecisionKind::Freeze, 4),
+                ActionConfig {
+                    bps: Some(300),
+                    ..ActionConfig::new(DecisionKind::PriceIncrease, 3)
+                },
+            ],
+            cooldown: Millis(7 * MS_PER_DAY),
+            max_decreases_per_period: 1,
+            decrease_period: Millis(30 * MS_PER_DAY),
+            floor_at_balance: true,
+            apr_cap_bps: 2400,
+            restore: true,
+            restore_max_level: 1,
+            restore_after: Millis(30 * MS_PER_DAY),
+            limit_increase: LimitIncreaseConfig::default(),
+            dry_run: false,
+            max_decisions_per_interval: 1000,
+            breaker_interval: Millis(MS_PER_HOUR),
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// True when equal to the built-in defaults (then left out of the serialized strategy,
+    /// so the default strategy version hash does not depend on it).
+    pub fn is_default(&self) -> bool {
+        *self == PolicyConfig::default()
+    }
+
+    /// Checks the policy of strategy `index`, whose rules are `rules`; the error names the key.
+    pub fn validate(&self, index: usize, rules: &[RuleConfig]) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("strategy[{index}].policy.{k}");
+        for (j, a) in self.actions.iter().enumerate() {
+            let akey = |k: &str| key(&format!("action[{j}].{k}"));
+            if !(1..=4).contains(&a.when_level_at_least) {
+                return Err(ConfigError::new(akey("when_level_at_least"), "must be 1–4"));
+            }
+            if self.restore && a.when_level_at_least <= self.restore_max_level {
+                return Err(ConfigError::new(
+                    akey("when_level_at_least"),
+                    format!(
+                        "must be above restore_max_level ({})",
+                        self.restore_max_level
+                    ),
+                ));
+            }
+            for r in &a.when_rules {
+                if !rules.iter().any(|x| &x.id == r) {
+                    return Err(ConfigError::new(
+                        akey("when_rules"),
+                        format!("unknown rule \"{r}\""),
+                    ));
+                }
+            }
+            let (percent, to_balance, bps) = (a.percent, a.to_balance, a.bps);
+            match a.kind {
+                DecisionKind::LimitDecrease => {
+                    if bps.is_some() {
+                        return Err(ConfigError::new(akey("bps"), "only for price_increase"));
+                    }
+                    match (percent, to_balance) {
+                        (Some(p), false) if (1..=100).contains(&p) => {}
+                        (Some(_), false) => {
+                            return Err(ConfigError::new(akey("percent"), "must be 1–100"));
+                        }
+                        (None, true) => {}
+                        _ => {
+                            return Err(ConfigError::new(
+                                akey("percent"),
+                                "a limit_decrease needs exactly one of percent or \
+                                 to_balance = true",
+                            ));
+                        }
+                    }
+                }
+                DecisionKind::PriceIncrease => {
+                    if percent.is_some() || to_balance {
+                        return Err(ConfigError::new(akey("percent"), "only for limit_decrease"));
+                    }
+                    if !bps.is_some_and(|b| (1..=100_000).contains(&b)) {
+                        return Err(ConfigError::new(
+                            akey("bps"),
+                            "a price_increase needs bps between 1 and 100000",
+                        ));
+                    }
+                }
+                DecisionKind::Freeze => {
+                    if percent.is_some() || to_balance || bps.is_some() {
+                        return Err(ConfigError::new(
+                            akey("kind"),
+                            "a freeze takes no percent, to_balance or bps",
+                        ));
+                    }
+                }
+                other => {
+                    return Err(ConfigError::new(
+                        akey("kind"),
+                        format!(
+                            "\"{}\" is not an action: use limit_decrease, freeze or \
+                             price_increase (restores and increases have their own keys)",
+                            other.name()
+                        ),
+                    ));
+                }
+            }
+        }
+        if self.max_decreases_per_period > 16 {
+            return Err(ConfigError::new(
+                key("max_decreases_per_period"),
+                "at most 16",
+            ));
+        }
+        if self.max_decreases_per_period > 0 && self.decrease_period.ms() == 0 {
+            return Err(ConfigError::new(key("decrease_period"), "must be positive"));
+        }
+        if self.apr_cap_bps > 100_000 {
+            return Err(ConfigError::new(
+                key("apr_cap_bps"),
+                "must be at most 100000 (1000%)",
+            ));
+        }
+        if self.restore_max_level > 3 {
+            return Err(ConfigError::new(key("restore_max_level"), "must be 0–3"));
+        }
+        if self.breaker_interval.ms() == 0 {
+            return Err(ConfigError::new(
+                key("breaker_interval"),
+                "must be positive",
+            ));
+        }
+        let inc = &self.limit_increase;
+        if inc.enabled {
+            if !(1..=100).contains(&inc.percent) {
+                return Err(ConfigError::new(
+                    key("limit_increase.percent"),
+                    "must be 1–100",
+                ));
+            }
+            if inc.stable_for.ms() == 0 {
+                return Err(ConfigError::new(
+                    key("limit_increase.stable_for"),
+                    "must be positive",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One adverse action: `kind` when the level is at least `when_level_at_least` (and, if
+/// `when_rules` is not empty, one of those rules fires).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionConfig {
+    /// `limit_decrease`, `freeze` or `price_increase`.
+    pub kind: DecisionKind,
+    /// The action applies when the level rises to at least this (1–4).
+    pub when_level_at_least: u8,
+    /// If not empty, the action also needs one of these rule ids to be firing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when_rules: Vec<String>,
+    /// `limit_decrease`: cut the limit by this percentage (1–100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<u32>,
+    /// `limit_decrease`: cut the limit to the drawn balance.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub to_balance: bool,
+    /// `price_increase`: raise the APR by this many basis points (clipped to the cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bps: Option<u32>,
+}
+
+impl ActionConfig {
+    /// An action of `kind` at `level` with no rule condition and no amounts.
+    pub fn new(kind: DecisionKind, level: u8) -> ActionConfig {
+        ActionConfig {
+            kind,
+            when_level_at_least: level,
+            when_rules: Vec::new(),
+            percent: None,
+            to_balance: false,
+            bps: None,
+        }
+    }
+}
+
+/// Limit increases for customers who have stayed at level 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitIncreaseConfig {
+    /// Off by default.
+    pub enabled: bool,
+    /// Raise the limit by this percentage (1–100).
+    pub percent: u32,
+    /// The level must have stayed 0 this long, since the last increase too; nothing
+    /// riskwatch changed may be outstanding (no freeze, cut or repricing to restore).
+    pub stable_for: Millis,
+    /// Never raise the limit above this (minor units); no cap when absent.
+    pub max_limit: Option<u64>,
+}
+
+impl Default for LimitIncreaseConfig {
+    fn default() -> Self {
+        LimitIncreaseConfig {
+            enabled: false,
+            percent: 10,
+            stable_for: Millis(180 * MS_PER_DAY),
+            max_limit: None,
+        }
+    }
+}
+
+/// A strategy's collection cases (DESIGN.md, Collection cases).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CasesConfig {
+    /// Open cases at all for this strategy.
+    pub enabled: bool,
+    /// Open `pre_collection` cases before a due date for high-risk customers.
+    pub pre_collection: bool,
+    /// Pre-collection needs the level to be at least this (1–4).
+    pub pre_collection_min_level: u8,
+    /// Pre-collection opens when an unpaid installment falls due within this.
+    pub pre_collection_horizon: Millis,
+    /// Queue of a case with a written-off loan (unless the stage is `fraud`).
+    pub written_off_queue: String,
+    /// Queue assignment: the first rule whose stage matches and whose `min_score` the
+    /// score reaches. Every stage needs a rule without `min_score`. Given in a file, the
+    /// list replaces the default one whole.
+    #[serde(rename = "queue")]
+    pub queues: Vec<QueueRuleConfig>,
+}
+
+impl Default for CasesConfig {
+    fn default() -> Self {
+        let rule = |stage, min_score, queue: &str| QueueRuleConfig {
+            stage,
+            min_score,
+            queue: queue.to_string(),
+        };
+        CasesConfig {
+            enabled: true,
+            pre_collection: true,
+            pre_collection_min_level: 3,
+            pre_collection_horizon: Millis(3 * MS_PER_DAY),
+            written_off_queue: "legal".into(),
+            queues: vec![
+                rule(CaseStage::PreCollection, None, "sms"),
+                rule(CaseStage::M1, Some(600.0), "sms"),
+                rule(CaseStage::M1, None, "robocall"),
+                rule(CaseStage::M2, None, "agent"),
+                rule(CaseStage::M3Plus, None, "senior_agent"),
+                rule(CaseStage::Fraud, None, "fraud_investigation"),
+            ],
+        }
+    }
+}
+
+impl CasesConfig {
+    /// True when equal to the built-in defaults (then left out of the serialized strategy,
+    /// so the default strategy version hash does not depend on it).
+    pub fn is_default(&self) -> bool {
+        *self == CasesConfig::default()
+    }
+
+    /// Checks the cases config of strategy `index`; the error names the key.
+    pub fn validate(&self, index: usize) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("strategy[{index}].cases.{k}");
+        if !(1..=4).contains(&self.pre_collection_min_level) {
+            return Err(ConfigError::new(
+                key("pre_collection_min_level"),
+                "must be 1–4",
+            ));
+        }
+        let valid_queue = |q: &str| !q.is_empty() && !q.chars().any(char::is_whitespace);
+        if !valid_queue(&self.written_off_queue) {
+            return Err(ConfigError::new(
+                key("written_off_queue"),
+                "must be non-empty without whitespace",
+            ));
+        }
+        for (j, q) in self.queues.iter().enumerate() {
+            if !valid_queue(&q.queue) {
+                return Err(ConfigError::new(
+                    key(&format!("queue[{j}].queue")),
+                    "must be non-empty without whitespace",
+                ));
+            }
+            if q.min_score.is_some_and(|m| !m.is_finite()) {
+                return Err(ConfigError::new(
+                    key(&format!("queue[{j}].min_score")),
+                    "must be a finite number",
+                ));
+            }
+        }
+        for stage in CaseStage::ALL {
+            if !self
+                .queues
+                .iter()
+                .any(|q| q.stage == stage && q.min_score.is_none())
+            {
+                return Err(ConfigError::new(
+                    key("queue"),
+                    format!("stage \"{}\" needs a rule without min_score", stage.name()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One queue-assignment rule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueRuleConfig {
+    /// The case stage: `pre_collection`, `M1`, `M2`, `M3+` or `fraud`.
+    pub stage: CaseStage,
+    /// The rule applies only when the behaviour score is at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_score: Option<f64>,
+    /// The queue, e.g. `sms`, `robocall`, `agent`, `senior_agent`, `fraud_investigation`.
+    pub queue: String,
 }
 
 /// How challengers run beside the champion.
@@ -623,7 +1008,10 @@ impl KafkaConfig {
     /// Checks topic names and pass-through keys; `used` also requires brokers.
     fn validate(&self, used: bool) -> Result<(), ConfigError> {
         if used && self.brokers.trim().is_empty() {
-            return Err(ConfigError::new("kafka.brokers", "must name at least one broker"));
+            return Err(ConfigError::new(
+                "kafka.brokers",
+                "must name at least one broker",
+            ));
         }
         let t = &self.topics;
         let all = [
@@ -673,7 +1061,10 @@ impl KafkaConfig {
             }
         }
         if self.batch_size_bytes == 0 {
-            return Err(ConfigError::new("kafka.batch_size_bytes", "must be positive"));
+            return Err(ConfigError::new(
+                "kafka.batch_size_bytes",
+                "must be positive",
+            ));
         }
         Ok(())
     }
@@ -720,7 +1111,12 @@ impl Default for KafkaTopics {
 impl KafkaTopics {
     /// The input topic of a stream (indexed like `Stream as usize`).
     pub fn inputs(&self) -> [&str; 4] {
-        [&self.customers, &self.loans, &self.transactions, &self.behaviors]
+        [
+            &self.customers,
+            &self.loans,
+            &self.transactions,
+            &self.behaviors,
+        ]
     }
 }
 
@@ -963,6 +1359,8 @@ impl Config {
                     "at most 64 rules per strategy",
                 ));
             }
+            s.policy.validate(i, &s.rules)?;
+            s.cases.validate(i)?;
             let m = s.levels.min_score;
             if !(m[0] > m[1] && m[1] > m[2] && m[2] > m[3]) {
                 return Err(ConfigError::new(
@@ -1106,6 +1504,99 @@ mod tests {
         assert_eq!(err.key, "rings.min_ring_size");
         let err = Config::from_toml("[rings]\nmax_customers_per_identifier = 0\n").unwrap_err();
         assert_eq!(err.key, "rings.max_customers_per_identifier");
+    }
+
+    /// The shipped file's commented `[strategy.policy]` and `[strategy.cases]` sections,
+    /// uncommented.
+    fn uncommented_policy_and_cases() -> String {
+        let start = DEFAULT_CONFIG
+            .find("# [strategy.policy]")
+            .expect("the shipped config documents [strategy.policy]");
+        DEFAULT_CONFIG[start..]
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                l.starts_with('[')
+                    || l.split_once(" = ").is_some_and(|(k, _)| {
+                        !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    })
+            })
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    #[test]
+    fn commented_policy_and_cases_are_the_defaults() {
+        let extra = uncommented_policy_and_cases();
+        assert!(extra.contains("[[strategy.cases.queue]]"), "{extra}");
+        let text = format!("{DEFAULT_CONFIG}\n{extra}");
+        let c = Config::from_toml(&text).unwrap();
+        assert_eq!(c.strategies[0].policy, PolicyConfig::default());
+        assert_eq!(c.strategies[0].cases, CasesConfig::default());
+        assert_eq!(
+            Config::default().strategies[0].policy,
+            PolicyConfig::default()
+        );
+        // Defaults are left out of the serialized strategy (its version hash).
+        let json = serde_json::to_string(&c.strategies[0]).unwrap();
+        assert!(
+            !json.contains("policy") && !json.contains("cases"),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn policy_and_cases_errors_name_the_key() {
+        let base = format!("{DEFAULT_CONFIG}\n");
+        let cases = [
+            (
+                "[[strategy.policy.action]]\nkind = \"freeze\"\nwhen_level_at_least = 4\nwhen_rules = [\"nope\"]\n",
+                "strategy[0].policy.action[0].when_rules",
+            ),
+            (
+                "[[strategy.policy.action]]\nkind = \"limit_decrease\"\nwhen_level_at_least = 1\npercent = 10\n",
+                "strategy[0].policy.action[0].when_level_at_least",
+            ),
+            (
+                "[[strategy.policy.action]]\nkind = \"limit_decrease\"\nwhen_level_at_least = 3\n",
+                "strategy[0].policy.action[0].percent",
+            ),
+            (
+                "[[strategy.policy.action]]\nkind = \"price_increase\"\nwhen_level_at_least = 3\n",
+                "strategy[0].policy.action[0].bps",
+            ),
+            (
+                "[[strategy.policy.action]]\nkind = \"unfreeze\"\nwhen_level_at_least = 3\n",
+                "strategy[0].policy.action[0].kind",
+            ),
+            (
+                "[strategy.policy]\nbreaker_interval = \"0s\"\n",
+                "strategy[0].policy.breaker_interval",
+            ),
+            (
+                "[strategy.policy]\napr_cap_bps = 200000\n",
+                "strategy[0].policy.apr_cap_bps",
+            ),
+            (
+                "[[strategy.cases.queue]]\nstage = \"M1\"\nqueue = \"sms\"\n",
+                "strategy[0].cases.queue",
+            ),
+            (
+                "[strategy.cases]\npre_collection_min_level = 0\n",
+                "strategy[0].cases.pre_collection_min_level",
+            ),
+        ];
+        for (extra, key) in cases {
+            let err = Config::from_toml(&format!("{base}{extra}")).unwrap_err();
+            assert_eq!(err.key, key, "{extra}: {err}");
+        }
+        let err =
+            Config::from_toml(&format!("{base}[strategy.policy]\ncooldwn = \"1d\"\n")).unwrap_err();
+        assert!(err.to_string().contains("cooldwn"), "{err}");
+        let ok = "[[strategy.policy.action]]\nkind = \"limit_decrease\"\nwhen_level_at_least = 4\nwhen_rules = [\"bust_out_spend\"]\nto_balance = true\n";
+        let c = Config::from_toml(&format!("{base}{ok}")).unwrap();
+        assert_eq!(c.strategies[0].policy.actions.len(), 1);
+        assert!(c.strategies[0].policy.actions[0].to_balance);
     }
 
     #[test]

@@ -90,6 +90,242 @@ pub struct Alert {
     pub ring_id: Option<String>,
 }
 
+/// The kind of a limit or pricing decision (decision.schema.json `kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    /// The credit limit is cut.
+    LimitDecrease,
+    /// The credit limit is raised beyond the customer record's.
+    LimitIncrease,
+    /// A limit riskwatch cut is set back to the customer record's.
+    LimitRestore,
+    /// New draws are blocked; repayments are still taken.
+    Freeze,
+    /// A freeze riskwatch set is lifted.
+    Unfreeze,
+    /// The APR is raised.
+    PriceIncrease,
+    /// An APR riskwatch raised is set back to the customer record's.
+    PriceRestore,
+}
+
+impl DecisionKind {
+    /// Every kind, in declaration order (`kind as usize` indexes this array).
+    pub const ALL: [DecisionKind; 7] = [
+        DecisionKind::LimitDecrease,
+        DecisionKind::LimitIncrease,
+        DecisionKind::LimitRestore,
+        DecisionKind::Freeze,
+        DecisionKind::Unfreeze,
+        DecisionKind::PriceIncrease,
+        DecisionKind::PriceRestore,
+    ];
+
+    /// The contract name, e.g. `limit_decrease`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DecisionKind::LimitDecrease => "limit_decrease",
+            DecisionKind::LimitIncrease => "limit_increase",
+            DecisionKind::LimitRestore => "limit_restore",
+            DecisionKind::Freeze => "freeze",
+            DecisionKind::Unfreeze => "unfreeze",
+            DecisionKind::PriceIncrease => "price_increase",
+            DecisionKind::PriceRestore => "price_restore",
+        }
+    }
+}
+
+/// A limit or pricing decision (decision.schema.json).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Deterministic from (strategy, customer, kind, ts): see [`Decision::id`].
+    pub decision_id: String,
+    /// The customer.
+    pub customer_id: String,
+    /// Event time (tick) at which the decision was taken.
+    pub ts: u64,
+    /// Wall-clock time of emission.
+    pub emitted_at: u64,
+    /// What is decided.
+    pub kind: DecisionKind,
+    /// Credit limit before (limit kinds).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub old_limit: Option<u64>,
+    /// Credit limit after (limit kinds).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub new_limit: Option<u64>,
+    /// APR before, in bps (price kinds).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub old_apr_bps: Option<u32>,
+    /// APR after, in bps (price kinds); never above the policy's cap.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub new_apr_bps: Option<u32>,
+    /// Risk level 0–4 when decided.
+    pub level: u8,
+    /// Behaviour score when decided.
+    #[serde(
+        serialize_with = "number_opt",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub score: Option<f64>,
+    /// Why: at least one reason.
+    pub reasons: Vec<Reason>,
+    /// Strategy name.
+    pub strategy: String,
+    /// True for a shadow challenger: recorded, never acted on.
+    pub shadow: bool,
+    /// Strategy version in force.
+    pub strategy_version: String,
+    /// When the change takes effect: the tick after `ts`.
+    pub effective_at: u64,
+}
+
+impl Decision {
+    /// The deterministic `decision_id` of (strategy, customer, kind, ts).
+    pub fn id(strategy: &str, customer_id: &str, kind: DecisionKind, ts: u64) -> String {
+        deterministic_id("d-", &[strategy, customer_id, kind.name(), &ts.to_string()])
+    }
+}
+
+/// What happened to a collection case (case.schema.json `event`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseEvent {
+    /// A new episode: `seq` 1.
+    Opened,
+    /// Same stage or better, with a new queue, priority or a lower overdue amount.
+    Updated,
+    /// The stage worsened.
+    Escalated,
+    /// Repaid, settled, or (pre-collection) paid on time: the episode's last event.
+    Closed,
+}
+
+impl CaseEvent {
+    /// The contract name, e.g. `opened`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CaseEvent::Opened => "opened",
+            CaseEvent::Updated => "updated",
+            CaseEvent::Escalated => "escalated",
+            CaseEvent::Closed => "closed",
+        }
+    }
+}
+
+/// A collection case's stage (case.schema.json `stage`), ordered from mildest to worst:
+/// a move to a later stage is an escalation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum CaseStage {
+    /// High risk before a due date, nothing past due yet.
+    #[serde(rename = "pre_collection")]
+    PreCollection,
+    /// 1–30 days past due.
+    M1,
+    /// 31–60 days past due.
+    M2,
+    /// 61 or more days past due.
+    #[serde(rename = "M3+")]
+    M3Plus,
+    /// A fraud-ring member: takes precedence over every other stage.
+    #[serde(rename = "fraud")]
+    Fraud,
+}
+
+impl CaseStage {
+    /// Every stage, mildest first (`stage as usize` indexes this array).
+    pub const ALL: [CaseStage; 5] = [
+        CaseStage::PreCollection,
+        CaseStage::M1,
+        CaseStage::M2,
+        CaseStage::M3Plus,
+        CaseStage::Fraud,
+    ];
+
+    /// The contract name, e.g. `M3+`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CaseStage::PreCollection => "pre_collection",
+            CaseStage::M1 => "M1",
+            CaseStage::M2 => "M2",
+            CaseStage::M3Plus => "M3+",
+            CaseStage::Fraud => "fraud",
+        }
+    }
+}
+
+/// One loan's delinquency inside a case (case.schema.json `loans[]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseLoan {
+    /// The loan.
+    pub loan_id: String,
+    /// Its unpaid installment amounts past due.
+    pub overdue_amount: u64,
+    /// Days past due of its oldest unpaid installment.
+    pub dpd: u64,
+    /// The loan is written off (its debt keeps ageing).
+    pub written_off: bool,
+}
+
+/// A collection case event (case.schema.json).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    /// Deterministic from (strategy, customer, episode start): see [`Case::id`].
+    pub case_id: String,
+    /// 1 for `opened`, then +1 per event of the same case.
+    pub seq: u32,
+    /// The customer.
+    pub customer_id: String,
+    /// Event time (tick) of this event.
+    pub ts: u64,
+    /// Wall-clock time of emission.
+    pub emitted_at: u64,
+    /// What happened.
+    pub event: CaseEvent,
+    /// Stage after this event.
+    pub stage: CaseStage,
+    /// Assigned queue, e.g. `sms`, `robocall`, `agent`, `senior_agent`, `legal`.
+    pub queue: String,
+    /// Work priority: higher for a worse stage or a higher level.
+    pub priority: i64,
+    /// Sum of unpaid installment amounts past their due date.
+    pub overdue_amount: u64,
+    /// Days past due of the oldest unpaid installment.
+    pub dpd: u64,
+    /// Risk level 0–4.
+    pub level: u8,
+    /// Behaviour score.
+    #[serde(
+        serialize_with = "number_opt",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub score: Option<f64>,
+    /// Why the customer is at this level.
+    #[serde(default)]
+    pub reasons: Vec<Reason>,
+    /// Per-loan detail: loans with an overdue amount or written off.
+    #[serde(default)]
+    pub loans: Vec<CaseLoan>,
+    /// Strategy name.
+    pub strategy: String,
+    /// Strategy version in force.
+    pub strategy_version: String,
+    /// True for a shadow challenger: never sent to a collection system as a live case.
+    pub shadow: bool,
+    /// When the episode began (the `ts` of its `opened` event).
+    pub opened_at: u64,
+}
+
+impl Case {
+    /// The deterministic `case_id` of (strategy, customer, episode start).
+    pub fn id(strategy: &str, customer_id: &str, episode_start: u64) -> String {
+        deterministic_id("c-", &[strategy, customer_id, &episode_start.to_string()])
+    }
+}
+
 /// `prefix` then the hex of xxh3-128 over the length-prefixed parts: deterministic ids
 /// for outputs (no two different part lists hash the same input).
 pub fn deterministic_id(prefix: &str, parts: &[&str]) -> String {

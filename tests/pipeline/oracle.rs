@@ -265,7 +265,7 @@ pub fn random_book(seed: u64, customers: usize, days: u64) -> (Book, Vec<Ev>) {
             let loan = format!("L{c}-{l}");
             let amount = 1_000 + rng.below(40) * 250;
             let first_due_day = 2 + rng.below(12);
-            for no in 1..=3u32 {
+            for no in 1..=(days / 20).max(3) as u32 {
                 let due_day = first_due_day + (no as u64 - 1) * (10 + rng.below(20));
                 let due = START + (due_day + 1) * DAY - 1;
                 let publish = if rng.pct(10) {
@@ -333,7 +333,14 @@ pub fn random_book(seed: u64, customers: usize, days: u64) -> (Book, Vec<Ev>) {
         // Transactions.
         let n_txn = days * (3 + rng.below(5));
         for _ in 0..n_txn {
-            let kind = weighted(&mut rng, &TXN_KINDS);
+            let mut kind = weighted(&mut rng, &TXN_KINDS);
+            // Every third customer rarely repays (and goes delinquent), every third
+            // repays half as often as the rest.
+            if kind == "repayment"
+                && ((c % 3 == 0 && !rng.pct(15)) || (c % 3 == 2 && !rng.pct(50)))
+            {
+                kind = "purchase";
+            }
             let approved = !rng.pct(12);
             let (amount, loan) = match kind {
                 "repayment" => {
@@ -578,7 +585,7 @@ impl Account {
                     }
                 };
                 let inst = &mut l.insts[i];
-                let x = 0;
+                let x = (inst.amount - inst.paid).min(l.credit);
                 inst.paid += x;
                 l.credit -= x;
                 let y = (inst.amount - inst.paid).min(self.credit);

@@ -1,0 +1,619 @@
+//! `riskwatch run`: the live pipeline. Files mode replays the configured input directory;
+//! Kafka mode consumes the four input topics on every worker of every process and produces
+//! alerts (and dead letters) until it is stopped or, in a bounded run, until the input is
+//! exhausted.
+//!
+//! ```text
+//!  worker w of P:  KafkaSource(partitions i ≡ w mod P) ─▶ InputSession ─▶ graph ─▶ alerts
+//!                         │ watermarks → frontier → advance_to            │
+//!                         └─ dead letters ─▶ KafkaSink ◀── TopicWriter ◀──┘ (key customer_id)
+//!  control: each worker broadcasts one message (done / shutdown, frontier, max ts) so that
+//!           every worker agrees on where to stop.
+//! ```
+//!
+//! Each worker advances its own input to its own partitions' frontier; timely's progress
+//! tracking takes the minimum over all workers. Stopping (docs/KAFKA.md):
+//! - SIGTERM/SIGINT on any process: every worker stops consuming and announces its frontier;
+//!   with `G` the smallest, every output at a time before `G` is emitted, the producer is
+//!   flushed, offsets are recorded, exit 0.
+//! - Bounded (`--until-idle`, `--until TS`): a worker is done once its partitions are at
+//!   their end offsets (`--until-idle`) or its frontier has passed `TS`; once all are, the
+//!   end is `TS` or the largest event time any worker saw, every input advances past it,
+//!   and every output at a time ≤ the end is emitted (as `riskwatch replay` does).
+
+use crate::pipeline::ClusterSpec;
+use crate::replay::{replay, ReplayArgs};
+use anyhow::Context;
+use riskwatch_connectors::kafka::{
+    assign_partitions, config as kafka_config, partition_counts, KafkaMetrics, KafkaSink,
+    KafkaSource, SourceSettings, SourceStats,
+};
+use riskwatch_dataflows::graph::build;
+use riskwatch_dataflows::operators::evaluate::wall_clock_ms;
+use riskwatch_dataflows::operators::ledger::AccountUpdate;
+use riskwatch_dataflows::plan::Compiled;
+use riskwatch_dataflows::stats::Stats;
+use riskwatch_model::config::{Config, RunMode};
+use riskwatch_model::event::Event;
+use riskwatch_model::time::ceil_to;
+use serde::Serialize;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use timely::dataflow::operators::vec::{Broadcast, Map};
+use timely::dataflow::operators::{Inspect, Probe};
+use timely::dataflow::{InputHandleVec, ProbeHandle};
+
+/// Process behaviour of `riskwatch run` (CLI flags; the pipeline's shape is in the config).
+#[derive(Clone, Debug)]
+pub struct LiveArgs {
+    /// Worker threads of this process.
+    pub workers: usize,
+    /// This process's place in a timely cluster.
+    pub cluster: Option<ClusterSpec>,
+    /// Bounded run: events after this time are not fed and outputs after
+    /// `ceil_tick(until)` are not emitted; a worker is done once its frontier passes it.
+    pub until: Option<u64>,
+    /// Bounded run: a worker is done once its partitions are at their end offsets.
+    pub until_idle: bool,
+    /// With `until_idle`: how long without records before end offsets are checked.
+    pub idle_check: Duration,
+    /// Set to stop gracefully (signals, or the Kafka bench).
+    pub stop: Arc<AtomicBool>,
+    /// Where to record consumed offsets; `run.state_dir` when absent.
+    pub state_dir: Option<PathBuf>,
+    /// Print a one-line summary on stdout at the end.
+    pub print_summary: bool,
+}
+
+/// What a Kafka run did, summed over this process's workers.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LiveSummary {
+    /// Records consumed per stream (customers, loans, transactions, behaviors).
+    pub records: [u64; 4],
+    /// Events fed per stream.
+    pub fed: [u64; 4],
+    /// Rejected records by reason.
+    pub rejected: std::collections::BTreeMap<String, u64>,
+    /// Events fed late (at the frontier).
+    pub late: u64,
+    /// Events after `--until`, consumed but not fed.
+    pub beyond_until: u64,
+    /// Times backpressure paused a worker.
+    pub pauses: u64,
+    /// Alerts produced.
+    pub alerts: u64,
+    /// Duplicates dropped by the dataflow.
+    pub duplicates: u64,
+    /// Every output at a time before this was emitted (ms).
+    pub complete_before: u64,
+    /// `stopped` (signal) or `done` (bounded run).
+    pub stop: String,
+    /// `(topic, partition, next offset)` of every partition this process consumed.
+    pub positions: Vec<(String, i32, i64)>,
+}
+
+/// Installs SIGTERM/SIGINT handlers that set the returned flag; a second signal exits at
+/// once with status 130.
+pub fn shutdown_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .context("starting the signal thread")?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (Ok(mut term), Ok(mut int)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) else {
+                    tracing::error!("cannot install signal handlers");
+                    return;
+                };
+                for round in 0..2 {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                    if round == 0 {
+                        tracing::info!("signal received: stopping gracefully");
+                        set.store(true, Ordering::SeqCst);
+                    } else {
+                        tracing::error!("second signal: exiting now");
+                        std::process::exit(130);
+                    }
+                }
+            })
+        })
+        .context("starting the signal thread")?;
+    Ok(flag)
+}
+
+/// Runs the pipeline selected by `config.run.mode`.
+pub fn run(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::Result<LiveSummary> {
+    match config.run.mode {
+        RunMode::Files => run_files(config, compiled, args),
+        RunMode::Kafka => run_kafka(config, compiled, args),
+    }
+}
+
+fn run_files(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::Result<LiveSummary> {
+    let input = Path::new(&config.run.input_dir);
+    let output = Path::new(&config.run.output_dir);
+    let (out, summary) = replay(
+        compiled,
+        config,
+        input,
+        output,
+        &ReplayArgs {
+            workers: args.workers,
+            until: args.until,
+            progress: args.print_summary,
+            cluster: args.cluster.clone(),
+            config_changes: Vec::new(),
+        },
+    )?;
+    let mut live = LiveSummary {
+        alerts: out.alerts.len() as u64,
+        rejected: summary.rejected.clone(),
+        late: summary.late,
+        complete_before: summary.end_ts + 1,
+        stop: "done".into(),
+        ..LiveSummary::default()
+    };
+    for (i, s) in riskwatch_model::event::Stream::ALL.iter().enumerate() {
+        live.records[i] = summary.read.get(s.name()).copied().unwrap_or(0);
+        live.fed[i] = summary.events.get(s.name()).copied().unwrap_or(0);
+    }
+    if args.print_summary {
+        println!(
+            "run (files): {} alerts, {} rejected; outputs in {}",
+            live.alerts,
+            live.rejected.values().sum::<u64>(),
+            output.display()
+        );
+    }
+    Ok(live)
+}
+
+/// A control message: one per worker, broadcast to all.
+type Control = (u8, u64, u64, u64);
+const DONE: u8 = 0;
+const SHUTDOWN: u8 = 1;
+
+struct WorkerOut {
+    stats: SourceStats,
+    dataflow: Stats,
+    alerts: u64,
+    complete_before: u64,
+    stop: &'static str,
+    positions: Vec<(String, i32, i64)>,
+}
+
+fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::Result<LiveSummary> {
+    let kafka = config.kafka.clone();
+    let (process, processes) = match &args.cluster {
+        Some(c) => (c.process, c.hosts.len().max(1)),
+        None => (0, 1),
+    };
+    let registry = prometheus::Registry::new();
+    let metrics = KafkaMetrics::register(&registry)?;
+    let meta_config = kafka_config::consumer(&kafka, &format!("{}-p{process}", kafka.client_id))?;
+    let counts = partition_counts(&meta_config, kafka.topics.inputs(), Duration::from_secs(30))?;
+    tracing::info!(
+        process,
+        processes,
+        workers = args.workers,
+        partitions = ?counts,
+        "kafka source: static assignment over {} workers",
+        args.workers * processes
+    );
+    let sink = KafkaSink::new(
+        &kafka_config::producer(&kafka, &format!("{}-p{process}", kafka.client_id))?,
+        Some(metrics.clone()),
+    )?;
+    let timely_config = match &args.cluster {
+        Some(c) => c.timely_config(args.workers),
+        None => timely::Config::process(args.workers),
+    };
+    let settings = SourceSettings::new(&config.time, args.until, kafka.start_offset);
+    let run = config.run.clone();
+    let compiled = Arc::new(compiled.clone());
+    let abort = Arc::new(AtomicBool::new(false));
+    let shared = (sink.clone(), metrics.clone(), abort.clone(), args.clone());
+    let guards = timely::execute(timely_config, move |worker| {
+        let (sink, metrics, abort, args) = &shared;
+        let result = worker_loop(
+            worker, &kafka, &run, settings, &compiled, counts, sink, metrics, abort, args,
+        );
+        if let Err(e) = &result {
+            tracing::error!(worker = worker.index(), error = %e, "worker failed");
+            abort.store(true, Ordering::SeqCst);
+        }
+        result
+    })
+    .map_err(|e| anyhow::anyhow!("starting timely workers: {e}"))?;
+    let mut summary = LiveSummary {
+        complete_before: u64::MAX,
+        ..LiveSummary::default()
+    };
+    let mut first_error = None;
+    for r in guards.join() {
+        match r {
+            Ok(Ok(w)) => {
+                let mut s = SourceStats::default();
+                s.merge(&w.stats);
+                for i in 0..4 {
+                    summary.records[i] += s.records[i];
+                    summary.fed[i] += s.fed[i];
+                }
+                for (k, v) in s.rejected {
+                    *summary.rejected.entry(k).or_default() += v;
+                }
+                summary.late += s.late;
+                summary.beyond_until += s.beyond_until;
+                summary.pauses += s.pauses;
+                summary.alerts += w.alerts;
+                summary.duplicates += w.dataflow.duplicates.iter().sum::<u64>();
+                summary.complete_before = summary.complete_before.min(w.complete_before);
+                summary.stop = w.stop.to_string();
+                summary.positions.extend(w.positions);
+            }
+            Ok(Err(e)) => {
+                first_error.get_or_insert(anyhow::anyhow!(e));
+            }
+            Err(panic) => {
+                first_error.get_or_insert(anyhow::anyhow!("a worker panicked: {panic}"));
+            }
+        }
+    }
+    // Deliver what the workers handed over before reporting success.
+    sink.flush(Duration::from_secs(60))
+        .context("flushing the Kafka producer")?;
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    summary.positions.sort();
+    let dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&config.run.state_dir));
+    write_offsets(&dir, process, &summary)?;
+    if args.print_summary {
+        println!(
+            "run (kafka, process {process}): {} records, {} alerts, {} rejected, {} late; \
+             complete before ts {}; offsets in {}",
+            summary.records.iter().sum::<u64>(),
+            summary.alerts,
+            summary.rejected.values().sum::<u64>(),
+            summary.late,
+            summary.complete_before,
+            dir.join(format!("offsets-process-{process}.json")).display()
+        );
+    }
+    Ok(summary)
+}
+
+fn write_offsets(dir: &Path, process: usize, summary: &LiveSummary) -> anyhow::Result<()> {
+    #[derive(Serialize)]
+    struct Position<'a> {
+        topic: &'a str,
+        partition: i32,
+        next_offset: i64,
+    }
+    #[derive(Serialize)]
+    struct Offsets<'a> {
+        process: usize,
+        complete_before: u64,
+        recorded_at: u64,
+        positions: Vec<Position<'a>>,
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("offsets-process-{process}.json"));
+    let tmp = path.with_extension("json.tmp");
+    let body = Offsets {
+        process,
+        complete_before: summary.complete_before,
+        recorded_at: wall_clock_ms(),
+        positions: summary
+            .positions
+            .iter()
+            .map(|(t, p, o)| Position {
+                topic: t,
+                partition: *p,
+                next_offset: *o,
+            })
+            .collect(),
+    };
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&body)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Backpressure bookkeeping: each input advance with the events fed before it.
+struct InFlight {
+    /// `(frontier after the advance, wall ms of the advance, events fed before it)`.
+    advances: VecDeque<(u64, u64, u64)>,
+    /// Events fed since the last advance.
+    unreleased: u64,
+    /// Events in `advances`.
+    released: u64,
+}
+
+impl InFlight {
+    /// Drops advances the output has passed; returns (pending events, lag ms).
+    fn update(&mut self, probe_frontier: u64, now: u64) -> (u64, u64) {
+        while let Some(&(f, _, n)) = self.advances.front() {
+            if probe_frontier < f {
+                break;
+            }
+            self.released -= n;
+            self.advances.pop_front();
+        }
+        let lag = self
+            .advances
+            .front()
+            .map_or(0, |&(_, at, _)| now.saturating_sub(at));
+        (self.released + self.unreleased, lag)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn worker_loop(
+    worker: &mut timely::worker::Worker,
+    kafka: &riskwatch_model::config::KafkaConfig,
+    run: &riskwatch_model::config::RunConfig,
+    settings: SourceSettings,
+    compiled: &Compiled,
+    counts: [i32; 4],
+    sink: &KafkaSink,
+    metrics: &KafkaMetrics,
+    abort: &AtomicBool,
+    args: &LiveArgs,
+) -> Result<WorkerOut, String> {
+    let index = worker.index();
+    let peers = worker.peers();
+    let tick = compiled.tick;
+    let assignment = assign_partitions(&counts, index, peers);
+    let mut source = if assignment.is_empty() {
+        None
+    } else {
+        let consumer = kafka_config::consumer(kafka, &format!("{}-w{index}", kafka.client_id))
+            .map_err(|e| e.to_string())?;
+        Some(
+            KafkaSource::new(
+                &consumer,
+                kafka.topics.inputs(),
+                assignment,
+                settings,
+                Some(sink.topic(&kafka.topics.dead_letter)),
+                Some((metrics, index)),
+                wall_clock_ms(),
+            )
+            .map_err(|e| e.to_string())?,
+        )
+    };
+
+    let plan = compiled.plan();
+    let stats = Rc::new(RefCell::new(Stats::default()));
+    let end = Rc::new(Cell::new(args.until.map_or(u64::MAX, |u| ceil_to(u, tick))));
+    let alerts = Rc::new(Cell::new(0u64));
+    let failure: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
+    let probe = ProbeHandle::new();
+    let mut input = differential_dataflow::input::InputSession::<u64, Event, isize>::new();
+    let mut control = differential_dataflow::input::InputSession::<u64, AccountUpdate, isize>::new();
+    worker.dataflow::<u64, _, _>(|scope| {
+        let outputs = build(
+            input.to_collection(scope),
+            control.to_collection(scope),
+            &plan,
+            stats.clone(),
+        );
+        let mut writer = sink.topic(&kafka.topics.alerts);
+        let (end, alerts, failure) = (end.clone(), alerts.clone(), failure.clone());
+        outputs
+            .alerts
+            .flat_map(move |(alert, time, _diff)| {
+                if time <= end.get() {
+                    let headers: [(&str, &[u8]); 2] = [
+                        ("strategy", alert.strategy.as_bytes()),
+                        ("strategy_version", alert.strategy_version.as_bytes()),
+                    ];
+                    match writer.send_json(alert.customer_id.as_bytes(), &alert, &headers) {
+                        Ok(()) => alerts.set(alerts.get() + 1),
+                        Err(e) => {
+                            failure.borrow_mut().get_or_insert(e.to_string());
+                        }
+                    }
+                }
+                None::<()>
+            })
+            .probe_with(&probe);
+    });
+
+    // Control: one message per worker, broadcast, so all agree on how to stop.
+    let mut ctl = InputHandleVec::<u64, Control>::new();
+    let ctl_probe = ProbeHandle::new();
+    let received: Rc<RefCell<Vec<Control>>> = Rc::new(RefCell::new(Vec::new()));
+    worker.dataflow::<u64, _, _>(|scope| {
+        let sink = received.clone();
+        ctl.to_stream(scope)
+            .broadcast()
+            .inspect(move |m| sink.borrow_mut().push(*m))
+            .probe_with(&ctl_probe);
+    });
+
+    let mut batch: Vec<(u64, Event)> = Vec::with_capacity(run.poll_batch);
+    let mut inflight = InFlight {
+        advances: VecDeque::new(),
+        unreleased: 0,
+        released: 0,
+    };
+    let max_lag = run.max_lag.ms();
+    let max_pending = run.max_pending_events;
+    let mut last_record = wall_clock_ms();
+    let mut last_check = 0u64;
+    let mut announced = false;
+    // With no partitions, this worker's input must not hold the frontier back.
+    let mut input = if source.is_none() {
+        input.close();
+        control.close();
+        None
+    } else {
+        Some((input, control))
+    };
+    loop {
+        if abort.load(Ordering::Relaxed) {
+            return Err("stopping: another worker failed".into());
+        }
+        if let Some(e) = failure.borrow().as_ref() {
+            return Err(e.clone());
+        }
+        sink.health().map_err(|e| e.to_string())?;
+        let now = wall_clock_ms();
+        if !announced {
+            let shutdown = args.stop.load(Ordering::Relaxed)
+                || received.borrow().iter().any(|m| m.0 == SHUTDOWN);
+            let done = match &mut source {
+                None => args.until_idle || args.until.is_some(),
+                Some(s) => {
+                    let past_until = args.until.is_some_and(|u| s.frontier() > ceil_to(u, tick));
+                    let idle_long = now.saturating_sub(last_record) >= args.idle_check.as_millis() as u64
+                        && now.saturating_sub(last_check) >= args.idle_check.as_millis() as u64;
+                    let caught_up = args.until_idle && idle_long && {
+                        last_check = now;
+                        s.caught_up(Duration::from_secs(10)).map_err(|e| e.to_string())?
+                    };
+                    past_until || caught_up
+                }
+            };
+            if shutdown || done {
+                let kind = if shutdown { SHUTDOWN } else { DONE };
+                let (frontier, max_ts) = match &source {
+                    Some(s) => (s.frontier(), s.max_ts().unwrap_or(0)),
+                    None => (u64::MAX, 0),
+                };
+                ctl.send((kind, index as u64, frontier, max_ts));
+                ctl.advance_to(1);
+                announced = true;
+                tracing::info!(worker = index, frontier, max_ts, shutdown, "worker stops consuming");
+            }
+        }
+        if announced {
+            if !ctl_probe.less_than(&1) {
+                break;
+            }
+            worker.step_or_park(Some(Duration::from_millis(1)));
+            continue;
+        }
+        let (Some(s), Some((input, control))) = (&mut source, &mut input) else {
+            worker.step_or_park(Some(Duration::from_millis(1)));
+            continue;
+        };
+        // Backpressure.
+        let probe_frontier = probe.with_frontier(|f| f.first().copied().unwrap_or(u64::MAX));
+        let (pending, lag) = inflight.update(probe_frontier, now);
+        if s.is_paused() {
+            if lag <= max_lag / 2 && pending <= max_pending / 2 {
+                s.resume(now).map_err(|e| e.to_string())?;
+            }
+        } else if lag > max_lag || pending > max_pending {
+            tracing::debug!(worker = index, lag, pending, "backpressure: pausing partitions");
+            s.pause(now).map_err(|e| e.to_string())?;
+        }
+        let busy = inflight.released > 0;
+        let wait = if busy { Duration::ZERO } else { Duration::from_millis(2) };
+        let taken = s
+            .poll(now, wait, run.poll_batch, &mut batch)
+            .map_err(|e| e.to_string())?;
+        if taken > 0 {
+            last_record = now;
+        }
+        inflight.unreleased += batch.len() as u64;
+        for (time, event) in batch.drain(..) {
+            input.update_at(event, time, 1);
+        }
+        let frontier = s.advance(now);
+        if frontier > *input.time() {
+            input.advance_to(frontier);
+            control.advance_to(frontier);
+            let n = std::mem::take(&mut inflight.unreleased);
+            inflight.released += n;
+            inflight.advances.push_back((frontier, now, n));
+        }
+        input.flush();
+        control.flush();
+        if inflight.released > 0 || taken > 0 {
+            worker.step();
+        } else {
+            worker.step_or_park(Some(Duration::from_millis(1)));
+        }
+    }
+
+    // Every worker has announced: agree on where to stop.
+    let messages = received.borrow().clone();
+    let shutdown = messages.iter().any(|m| m.0 == SHUTDOWN);
+    let (target, stop) = if shutdown {
+        let g = messages.iter().map(|m| m.2).min().unwrap_or(u64::MAX);
+        (g, "stopped")
+    } else {
+        let last = messages.iter().map(|m| m.3).max().unwrap_or(0);
+        let stop_at = ceil_to(args.until.unwrap_or(last), tick);
+        end.set(end.get().min(stop_at));
+        if let Some((input, control)) = &mut input {
+            let to = (stop_at + 1).max(*input.time());
+            input.advance_to(to);
+            control.advance_to(to);
+            input.flush();
+            control.flush();
+        }
+        (stop_at + 1, "done")
+    };
+    tracing::info!(worker = index, target, stop, "draining the dataflow");
+    while target != u64::MAX && probe.less_than(&target) {
+        if abort.load(Ordering::Relaxed) {
+            return Err("stopping: another worker failed".into());
+        }
+        if let Some(e) = failure.borrow().as_ref() {
+            return Err(e.clone());
+        }
+        worker.step_or_park(Some(Duration::from_millis(1)));
+    }
+    // Second round: nobody leaves before everybody has drained.
+    ctl.advance_to(2);
+    while ctl_probe.less_than(&2) {
+        worker.step_or_park(Some(Duration::from_millis(1)));
+    }
+    if let Some(e) = failure.borrow().as_ref() {
+        return Err(e.clone());
+    }
+    let (source_stats, positions) = match &source {
+        Some(s) => {
+            if kafka.group_id.is_some() {
+                if let Err(e) = s.commit() {
+                    tracing::warn!(worker = index, error = %e, "committing offsets to the group failed");
+                }
+            }
+            (s.stats().clone(), s.positions())
+        }
+        None => (SourceStats::default(), Vec::new()),
+    };
+    let dataflow = stats.borrow().clone();
+    Ok(WorkerOut {
+        stats: source_stats,
+        dataflow,
+        alerts: alerts.get(),
+        complete_before: target,
+        stop,
+        positions,
+    })
+}
