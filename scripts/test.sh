@@ -5,7 +5,7 @@
 #   setup     scripts/setup.sh: Debian build packages, rustfmt/clippy, Python's jsonschema
 #   fmt       cargo fmt --all --check
 #   clippy    cargo clippy --release --workspace --all-targets -- -D warnings
-#   test      cargo test --release --workspace (unit and integration tests of every crate)
+#   test      cargo test --release --workspace --no-fail-fast (unit and integration tests)
 #   e2e       riskwatch gen (300 customers x 40 days) -> riskwatch replay -> check-contracts
 #             on the book and on the outputs
 #   cluster   the same replay on 1 process x 1 worker, 2 processes x 1 worker and
@@ -48,6 +48,15 @@ print_results() {
   for r in "${results[@]}"; do echo "  $r"; done
 }
 
+# The closing line, in the form CI reads: "N passed, N failed[, N skipped]".
+summary() {
+  if [ "$skipped" -gt 0 ]; then
+    echo "summary: $passed passed, $failed failed, $skipped skipped"
+  else
+    echo "summary: $passed passed, $failed failed"
+  fi
+}
+
 on_exit() {
   local status=$?
   local pid
@@ -57,15 +66,17 @@ on_exit() {
     [ "$status" -ne 0 ] || status=1
     failed=$((failed + 1))
     results+=("$(printf '%-8s FAILED  %7ss' "$current" "$(since "$stage_start")")")
-    echo
-    echo "test: stage '$current' FAILED (exit $status); the messages above say why"
-    print_results
-    echo "summary: $passed passed, $failed failed"
   fi
   if [ "$status" -eq 0 ] && [ -z "${KEEP_WORK:-}" ]; then
     rm -rf "$WORK"
   else
     echo "test: work files kept in $WORK"
+  fi
+  if [ -n "$current" ]; then
+    echo
+    echo "test: stage '$current' FAILED (exit $status); the messages above say why"
+    print_results
+    summary
   fi
   exit "$status"
 }
@@ -136,7 +147,8 @@ stage_clippy() {
 }
 
 stage_test() {
-  cargo test --release --workspace
+  # --no-fail-fast: every test binary runs, so a failure report names every failing test.
+  cargo test --release --workspace --no-fail-fast
 }
 
 stage_e2e() {
@@ -217,8 +229,4 @@ else
 fi
 
 print_results
-if [ "$skipped" -gt 0 ]; then
-  echo "summary: $passed passed, $failed failed, $skipped skipped"
-else
-  echo "summary: $passed passed, $failed failed"
-fi
+summary

@@ -106,7 +106,8 @@ pub struct BenchReport {
     pub latency: Vec<LatencyFigure>,
 }
 
-fn machine() -> String {
+/// The machine: core count and CPU model (for reports).
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
@@ -165,7 +166,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<BenchReport> {
                         until: None,
                         progress: false,
                         cluster: None,
-            config_changes: Vec::new(),
+                        config_changes: Vec::new(),
                     },
                 )?;
                 events = summary.read.values().sum();
@@ -349,13 +350,18 @@ pub fn latency(
         let dataflow = worker.next_dataflow_index();
         worker.dataflow::<u64, _, _>(|scope| {
             let sink = outputs.clone();
-            build(input.to_collection(scope), control.to_collection(scope), &plan, stats.clone())
-                .alerts
-                .flat_map(move |(_alert, time, _)| {
-                    sink.borrow_mut().push((time, Instant::now()));
-                    None::<()>
-                })
-                .probe_with(&probe);
+            build(
+                input.to_collection(scope),
+                control.to_collection(scope),
+                &plan,
+                stats.clone(),
+            )
+            .alerts
+            .flat_map(move |(_alert, time, _)| {
+                sink.borrow_mut().push((time, Instant::now()));
+                None::<()>
+            })
+            .probe_with(&probe);
         });
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (index + 1));
         // Bootstrap every customer's limit just before the measured stream.

@@ -28,9 +28,18 @@ fn count_lines(path: &Path) -> u64 {
 }
 
 /// Replays `input` with each config and returns both sides.
-pub fn compare(input: &Path, configs: [&Path; 2], out: &Path, workers: usize) -> anyhow::Result<[Side; 2]> {
+pub fn compare(
+    input: &Path,
+    configs: [&Path; 2],
+    out: &Path,
+    workers: usize,
+) -> anyhow::Result<[Side; 2]> {
     let truth = input.join("truth.ndjson");
-    let truth = if truth.exists() { Some(read_truth(&truth)?) } else { None };
+    let truth = if truth.exists() {
+        Some(read_truth(&truth)?)
+    } else {
+        None
+    };
     let mut sides = Vec::new();
     for (i, path) in configs.iter().enumerate() {
         let (config, compiled) = load_config(Some(path))?;
@@ -53,7 +62,8 @@ pub fn compare(input: &Path, configs: [&Path; 2], out: &Path, workers: usize) ->
             .list
             .iter()
             .map(|s| {
-                let shadow = compiled.strategies.mode == riskwatch_model::config::ExperimentMode::Shadow
+                let shadow = compiled.strategies.mode
+                    == riskwatch_model::config::ExperimentMode::Shadow
                     && s.role == riskwatch_model::config::Role::Challenger;
                 (s.name.clone(), shadow)
             })
@@ -82,14 +92,34 @@ pub fn compare(input: &Path, configs: [&Path; 2], out: &Path, workers: usize) ->
 pub fn table(sides: &[Side; 2]) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let _ = writeln!(s, "A = {}\nB = {}\n", sides[0].config.display(), sides[1].config.display());
+    let _ = writeln!(
+        s,
+        "A = {}\nB = {}\n",
+        sides[0].config.display(),
+        sides[1].config.display()
+    );
     let _ = writeln!(s, "{:<28} {:>14} {:>14}", "", "A", "B");
     let row = |s: &mut String, name: &str, a: String, b: String| {
         let _ = writeln!(s, "{name:<28} {a:>14} {b:>14}");
     };
-    row(&mut s, "alerts", sides[0].outputs[0].to_string(), sides[1].outputs[0].to_string());
-    row(&mut s, "decisions", sides[0].outputs[1].to_string(), sides[1].outputs[1].to_string());
-    row(&mut s, "cases", sides[0].outputs[2].to_string(), sides[1].outputs[2].to_string());
+    row(
+        &mut s,
+        "alerts",
+        sides[0].outputs[0].to_string(),
+        sides[1].outputs[0].to_string(),
+    );
+    row(
+        &mut s,
+        "decisions",
+        sides[0].outputs[1].to_string(),
+        sides[1].outputs[1].to_string(),
+    );
+    row(
+        &mut s,
+        "cases",
+        sides[0].outputs[2].to_string(),
+        sides[1].outputs[2].to_string(),
+    );
     let names: Vec<String> = sides[0]
         .quality
         .iter()
@@ -103,20 +133,35 @@ pub fn table(sides: &[Side; 2]) -> String {
         });
     for name in names {
         let get = |i: usize| sides[i].quality.iter().find(|q| q.strategy == name);
-        let cell = |i: usize, f: &dyn Fn(&Quality) -> String| get(i).map(f).unwrap_or_else(|| "-".into());
+        let cell =
+            |i: usize, f: &dyn Fn(&Quality) -> String| get(i).map(f).unwrap_or_else(|| "-".into());
         let _ = writeln!(s, "\nstrategy {name}");
         for (label, f) in [
-            ("  flagged before default", &(|q: &Quality| format!("{:.1}%", 100.0 * q.detection_rate)) as &dyn Fn(&Quality) -> String),
-            ("  median lead (days)", &|q: &Quality| format!("{:.1}", q.median_lead_days)),
-            ("  healthy flagged (FP)", &|q: &Quality| format!("{:.2}%", 100.0 * q.false_positive_rate)),
-            ("  ring members flagged", &|q: &Quality| format!("{:.1}%", 100.0 * q.ring_rate)),
+            (
+                "  flagged before default",
+                &(|q: &Quality| format!("{:.1}%", 100.0 * q.detection_rate))
+                    as &dyn Fn(&Quality) -> String,
+            ),
+            ("  median lead (days)", &|q: &Quality| {
+                format!("{:.1}", q.median_lead_days)
+            }),
+            ("  healthy flagged (FP)", &|q: &Quality| {
+                format!("{:.2}%", 100.0 * q.false_positive_rate)
+            }),
+            ("  ring members flagged", &|q: &Quality| {
+                format!("{:.1}%", 100.0 * q.ring_rate)
+            }),
             ("  alerts", &|q: &Quality| q.alerts.to_string()),
         ] {
             row(&mut s, label, cell(0, f), cell(1, f));
         }
         for (i, side) in sides.iter().enumerate() {
             if let Some(rules) = side.summary.alerts_by_rule.get(&name) {
-                let _ = writeln!(s, "  alerts by rule ({}): {rules:?}", if i == 0 { "A" } else { "B" });
+                let _ = writeln!(
+                    s,
+                    "  alerts by rule ({}): {rules:?}",
+                    if i == 0 { "A" } else { "B" }
+                );
             }
         }
     }

@@ -14,8 +14,8 @@
 #![warn(missing_docs)]
 
 pub mod bench;
-pub mod compare;
 pub mod bench_kafka;
+pub mod compare;
 pub mod demo;
 pub mod live;
 pub mod pipeline;

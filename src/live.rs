@@ -296,7 +296,8 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
             summary.rejected.values().sum::<u64>(),
             summary.late,
             summary.complete_before,
-            dir.join(format!("offsets-process-{process}.json")).display()
+            dir.join(format!("offsets-process-{process}.json"))
+                .display()
         );
     }
     Ok(summary)
@@ -410,7 +411,8 @@ fn worker_loop(
     let failure: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
     let probe = ProbeHandle::new();
     let mut input = differential_dataflow::input::InputSession::<u64, Event, isize>::new();
-    let mut control = differential_dataflow::input::InputSession::<u64, AccountUpdate, isize>::new();
+    let mut control =
+        differential_dataflow::input::InputSession::<u64, AccountUpdate, isize>::new();
     worker.dataflow::<u64, _, _>(|scope| {
         let outputs = build(
             input.to_collection(scope),
@@ -487,11 +489,13 @@ fn worker_loop(
                 None => args.until_idle || args.until.is_some(),
                 Some(s) => {
                     let past_until = args.until.is_some_and(|u| s.frontier() > ceil_to(u, tick));
-                    let idle_long = now.saturating_sub(last_record) >= args.idle_check.as_millis() as u64
+                    let idle_long = now.saturating_sub(last_record)
+                        >= args.idle_check.as_millis() as u64
                         && now.saturating_sub(last_check) >= args.idle_check.as_millis() as u64;
                     let caught_up = args.until_idle && idle_long && {
                         last_check = now;
-                        s.caught_up(Duration::from_secs(10)).map_err(|e| e.to_string())?
+                        s.caught_up(Duration::from_secs(10))
+                            .map_err(|e| e.to_string())?
                     };
                     past_until || caught_up
                 }
@@ -505,7 +509,13 @@ fn worker_loop(
                 ctl.send((kind, index as u64, frontier, max_ts));
                 ctl.advance_to(1);
                 announced = true;
-                tracing::info!(worker = index, frontier, max_ts, shutdown, "worker stops consuming");
+                tracing::info!(
+                    worker = index,
+                    frontier,
+                    max_ts,
+                    shutdown,
+                    "worker stops consuming"
+                );
             }
         }
         if announced {
@@ -527,11 +537,20 @@ fn worker_loop(
                 s.resume(now).map_err(|e| e.to_string())?;
             }
         } else if lag > max_lag || pending > max_pending {
-            tracing::debug!(worker = index, lag, pending, "backpressure: pausing partitions");
+            tracing::debug!(
+                worker = index,
+                lag,
+                pending,
+                "backpressure: pausing partitions"
+            );
             s.pause(now).map_err(|e| e.to_string())?;
         }
         let busy = inflight.released > 0;
-        let wait = if busy { Duration::ZERO } else { Duration::from_millis(2) };
+        let wait = if busy {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(2)
+        };
         let taken = s
             .poll(now, wait, run.poll_batch, &mut batch)
             .map_err(|e| e.to_string())?;

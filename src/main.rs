@@ -1,4 +1,5 @@
-//! The `riskwatch` command line: `gen`, `replay`, `demo`, `bench`, `check-config`.
+//! The `riskwatch` command line: `gen`, `replay`, `run`, `produce`, `consume`, `demo`, `bench`,
+//! `compare`, `check-config`.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -126,6 +127,18 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Measure end to end through a Kafka broker instead (needs --brokers).
+        #[arg(long, requires = "brokers")]
+        kafka: bool,
+        /// Kafka bench: the broker (host:port).
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Kafka bench: input rates in events/s; 0 = as fast as possible (comma separated).
+        #[arg(long, value_delimiter = ',', default_value = "20000,50000,0")]
+        kafka_rates: Vec<u64>,
+        /// Kafka bench: partitions per input topic.
+        #[arg(long, default_value_t = 4)]
+        partitions: i32,
     },
     /// Backtest two configs on the same recorded inputs and print them side by side.
     Compare {
@@ -141,6 +154,70 @@ enum Command {
         /// Worker threads.
         #[arg(long, default_value_t = 2)]
         workers: usize,
+    },
+    /// Run the live pipeline: files or Kafka, as `[run] mode` in the config selects.
+    Run {
+        /// Config file (TOML); built-in defaults when absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Worker threads of this process.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Cluster mode: this process's index into --hosts.
+        #[arg(long, requires = "hosts")]
+        process: Option<usize>,
+        /// Cluster mode: host:port of every process, comma separated, in process order.
+        #[arg(long, value_delimiter = ',')]
+        hosts: Vec<String>,
+        /// Bounded run: stop once the frontier passed this event time (epoch ms); later
+        /// events and outputs are dropped.
+        #[arg(long)]
+        until: Option<u64>,
+        /// Bounded run: stop once every partition is consumed to its end offset.
+        #[arg(long)]
+        until_idle: bool,
+        /// With --until-idle: ms without records before end offsets are checked.
+        #[arg(long, default_value_t = 1000)]
+        idle_ms: u64,
+        /// Directory for the offsets file (default: run.state_dir of the config).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Load a book (four NDJSON files) into the input topics in event-time order.
+    Produce {
+        /// Directory with transactions/behaviors/loans/customers.ndjson.
+        #[arg(long)]
+        input: PathBuf,
+        /// Brokers (host:port,...); default: kafka.brokers of the config.
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Records per second; as fast as possible when absent.
+        #[arg(long)]
+        rate: Option<u64>,
+        /// Config file for topic names and producer settings.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Copy a topic into an NDJSON file, until it is idle and at its end offsets.
+    Consume {
+        /// The topic.
+        #[arg(long)]
+        topic: String,
+        /// Brokers (host:port,...); default: kafka.brokers of the config.
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Stop after this many ms without a record (once at the end offsets).
+        #[arg(long, default_value_t = 2000)]
+        idle_ms: u64,
+        /// Write partition, offset, timestamp, key and headers around each value.
+        #[arg(long)]
+        meta: bool,
+        /// Config file for client settings.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Load and compile a config; print the error with its key, or the feature list.
     CheckConfig {
@@ -197,7 +274,10 @@ fn main() -> anyhow::Result<()> {
                 let ts: u64 = ts
                     .parse()
                     .with_context(|| format!("--config-change {spec:?}: TS is epoch ms"))?;
-                changes.push((ts, load_strategy_change(std::path::Path::new(file), &compiled)?));
+                changes.push((
+                    ts,
+                    load_strategy_change(std::path::Path::new(file), &compiled)?,
+                ));
             }
             let cluster = match process {
                 Some(process) if process < hosts.len() => Some(ClusterSpec { process, hosts }),
@@ -263,7 +343,29 @@ fn main() -> anyhow::Result<()> {
             replay_only,
             latency_only,
             json,
+            kafka,
+            brokers,
+            kafka_rates,
+            partitions,
         } => {
+            if kafka {
+                let report =
+                    riskwatch::bench_kafka::bench_kafka(&riskwatch::bench_kafka::KafkaBenchArgs {
+                        brokers: brokers.unwrap_or_default(),
+                        rates: kafka_rates,
+                        seconds,
+                        customers: latency_customers.min(20_000),
+                        workers: workers.iter().copied().max().unwrap_or(2),
+                        partitions,
+                        dir: dir.clone(),
+                    })?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    print!("{}", riskwatch::bench_kafka::table(&report));
+                }
+                return Ok(());
+            }
             let report = bench(&BenchArgs {
                 customers,
                 days,
@@ -288,8 +390,83 @@ fn main() -> anyhow::Result<()> {
             output,
             workers,
         } => {
-            let sides = riskwatch::compare::compare(&input, [&configs[0], &configs[1]], &output, workers)?;
+            let sides =
+                riskwatch::compare::compare(&input, [&configs[0], &configs[1]], &output, workers)?;
             print!("{}", riskwatch::compare::table(&sides));
+        }
+        Command::Run {
+            config,
+            workers,
+            process,
+            hosts,
+            until,
+            until_idle,
+            idle_ms,
+            state_dir,
+        } => {
+            let (cfg, compiled) = load_config(config.as_deref())?;
+            let cluster = match process {
+                Some(process) if process < hosts.len() => Some(ClusterSpec { process, hosts }),
+                Some(process) => anyhow::bail!(
+                    "--process {process} is not an index into --hosts ({} hosts)",
+                    hosts.len()
+                ),
+                None => None,
+            };
+            riskwatch::live::run(
+                &cfg,
+                &compiled,
+                &riskwatch::live::LiveArgs {
+                    workers,
+                    cluster,
+                    until,
+                    until_idle,
+                    idle_check: std::time::Duration::from_millis(idle_ms),
+                    stop: riskwatch::live::shutdown_flag()?,
+                    state_dir,
+                    print_summary: true,
+                },
+            )?;
+        }
+        Command::Produce {
+            input,
+            brokers,
+            rate,
+            config,
+        } => {
+            let (mut cfg, _) = load_config(config.as_deref())?;
+            if let Some(b) = brokers {
+                cfg.kafka.brokers = b;
+            }
+            let s = riskwatch::produce::produce(&cfg.kafka, &input, rate)?;
+            println!(
+                "produced {} records ({} undecodable) in {:.2}s: {:.0} records/s",
+                s.records.iter().sum::<u64>(),
+                s.undecodable,
+                s.seconds,
+                s.records_per_s
+            );
+        }
+        Command::Consume {
+            topic,
+            brokers,
+            out,
+            idle_ms,
+            meta,
+            config,
+        } => {
+            let (mut cfg, _) = load_config(config.as_deref())?;
+            if let Some(b) = brokers {
+                cfg.kafka.brokers = b;
+            }
+            let n = riskwatch::produce::consume(
+                &cfg.kafka,
+                &topic,
+                &out,
+                std::time::Duration::from_millis(idle_ms),
+                meta,
+            )?;
+            println!("consumed {n} records from {topic} into {}", out.display());
         }
         Command::CheckConfig { config } => {
             let (_, compiled) = load_config(config.as_deref())?;

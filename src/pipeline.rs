@@ -180,7 +180,8 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         let end = opts.end;
         let progress = opts.progress.clone();
         let mut input = differential_dataflow::input::InputSession::<u64, Event, isize>::new();
-        let mut control = differential_dataflow::input::InputSession::<u64, AccountUpdate, isize>::new();
+        let mut control =
+            differential_dataflow::input::InputSession::<u64, AccountUpdate, isize>::new();
         let dataflow = worker.next_dataflow_index();
         let peers = worker.peers();
         // Global worker 0 sends each strategy change once per worker, keyed by its index.

@@ -36,19 +36,24 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, Compiled)> {
 /// config, compiles it, and checks that windows and features are unchanged (they cannot
 /// change while running). Returns the JSON carried through the dataflow.
 pub fn load_strategy_change(path: &Path, current: &Compiled) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config {}", path.display()))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut config = Config::from_toml_with_env(&text, std::env::vars())?;
     for (i, s) in config.strategies.iter_mut().enumerate() {
         if let Some(file) = s.scorecard.import_toad.take() {
             let p = base.join(&file);
-            let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-            let features = riskwatch_dataflows::strategy::import_toad(&text)
-                .map_err(|e| anyhow::anyhow!("config key \"strategy[{i}].scorecard.import_toad\": {e}"))?;
+            let text =
+                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+            let features = riskwatch_dataflows::strategy::import_toad(&text).map_err(|e| {
+                anyhow::anyhow!("config key \"strategy[{i}].scorecard.import_toad\": {e}")
+            })?;
             s.scorecard.features.extend(features);
         }
     }
-    let compiled = compile(&config, |f| Err(format!("\"{f}\" should have been resolved")))?;
+    let compiled = compile(&config, |f| {
+        Err(format!("\"{f}\" should have been resolved"))
+    })?;
     if !compiled.layout.same_shape(&current.layout) {
         anyhow::bail!("config key \"window\": windows and features cannot change while running (restart to change them)");
     }

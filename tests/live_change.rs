@@ -76,7 +76,10 @@ fn timelines(out: &RunOutput) -> BTreeMap<String, Vec<(u64, State)>> {
 }
 
 fn state_at(line: &[(u64, State)], t: u64) -> Option<&State> {
-    line.iter().rev().find(|(time, _)| *time <= t).map(|(_, s)| s)
+    line.iter()
+        .rev()
+        .find(|(time, _)| *time <= t)
+        .map(|(_, s)| s)
 }
 
 #[test]
@@ -94,7 +97,11 @@ fn threshold_change_equals_new_config_from_the_start() {
     let switched = replay(&dir, &old, vec![(change_tick, json)]);
     let fresh = replay(&dir, &new, Vec::new());
     let baseline = replay(&dir, &old, Vec::new());
-    assert!(switched.stats.config_rejected.is_empty(), "{:?}", switched.stats.config_rejected);
+    assert!(
+        switched.stats.config_rejected.is_empty(),
+        "{:?}",
+        switched.stats.config_rejected
+    );
 
     let a = timelines(&switched);
     let b = timelines(&fresh);
@@ -126,10 +133,21 @@ fn threshold_change_equals_new_config_from_the_start() {
         }
     }
     assert!(compared > 1000, "only {compared} comparisons");
-    assert!(differs_from_old > 0, "the change must matter for the test to mean anything");
+    assert!(
+        differs_from_old > 0,
+        "the change must matter for the test to mean anything"
+    );
     // Every customer is re-evaluated exactly at the change time.
-    let at_change = switched.trace.iter().filter(|s| s.time == change_tick).count();
-    assert!(at_change >= a.len() - 5, "{at_change} of {} re-evaluated at the change", a.len());
+    let at_change = switched
+        .trace
+        .iter()
+        .filter(|s| s.time == change_tick)
+        .count();
+    assert!(
+        at_change >= a.len() - 5,
+        "{at_change} of {} re-evaluated at the change",
+        a.len()
+    );
     // Alerts before the change are identical to the old config's.
     let before = |o: &RunOutput| -> Vec<String> {
         o.alerts

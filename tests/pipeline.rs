@@ -74,7 +74,11 @@ fn default_windows_count_from_the_insertion_tick_until_the_expiry_granule() {
                 .iter()
                 .map(|t| (*t, Some(if *t < expiries[k] { 1234.0 } else { 0.0 })))
                 .collect();
-            assert_eq!(run.series(c, &format!("spend_{name}")), expected, "{c} {name}");
+            assert_eq!(
+                run.series(c, &format!("spend_{name}")),
+                expected,
+                "{c} {name}"
+            );
         }
         // The 30-day count and the ratio (null once spend is 0) follow the same rule.
         assert_eq!(run.at(c, start, "approved_count_30d"), Some(1.0));
@@ -125,11 +129,38 @@ fn windows_with_granularity_equal_to_the_tick_are_exact() {
     let mut book = Book::new();
     book.txn("T1", "X-on", d + 20, "purchase", 500);
     book.txn("T2", "X-off", d + 12_345, "purchase", 700);
-    book.beh_x("B1", "X-ms", d + 1, "login_failed", json!({"device_id": "dev-a"}));
+    book.beh_x(
+        "B1",
+        "X-ms",
+        d + 1,
+        "login_failed",
+        json!({"device_id": "dev-a"}),
+    );
     let e1 = d + 1_000_001;
-    book.txn_x("T3", "X-dist", e1, "purchase", 10, json!({"merchant_id": "m1"}));
-    book.txn_x("T4", "X-dist", e1 + 600_003, "purchase", 20, json!({"merchant_id": "m1"}));
-    book.txn_x("T5", "X-dist", e1 + 900_000, "purchase", 30, json!({"merchant_id": "m2"}));
+    book.txn_x(
+        "T3",
+        "X-dist",
+        e1,
+        "purchase",
+        10,
+        json!({"merchant_id": "m1"}),
+    );
+    book.txn_x(
+        "T4",
+        "X-dist",
+        e1 + 600_003,
+        "purchase",
+        20,
+        json!({"merchant_id": "m1"}),
+    );
+    book.txn_x(
+        "T5",
+        "X-dist",
+        e1 + 900_000,
+        "purchase",
+        30,
+        json!({"merchant_id": "m2"}),
+    );
     let run = run_book(&cfg, &book, Some(day(4)));
 
     let s = |v: f64| Some(v);
@@ -331,7 +362,10 @@ expr = "dpd >= 45"
     );
     assert_eq!(
         run.alerts_of("G1"),
-        vec![(day(14), "grace".to_string()), (day(55), "long".to_string())]
+        vec![
+            (day(14), "grace".to_string()),
+            (day(55), "long".to_string())
+        ]
     );
 }
 
@@ -341,14 +375,24 @@ fn full_repayment_before_due_plus_1ms_cancels_every_boundary() {
     let mut book = Book::new();
     // Paid in the due date's last millisecond (its tick is the M1 boundary itself).
     book.due("L1", "P1", "LP1", 1, day(1), due_on(10), 5_000);
-    book.txn_x("T1", "P1", due_on(10), "repayment", 5_000, json!({"loan_id": "LP1"}));
+    book.txn_x(
+        "T1",
+        "P1",
+        due_on(10),
+        "repayment",
+        5_000,
+        json!({"loan_id": "LP1"}),
+    );
     // Paid days ahead, without a loan id.
     book.due("L2", "P2", "LP2", 1, day(1), due_on(10), 5_000);
     book.txn("T2", "P2", day(5) + 7, "repayment", 5_000);
     let run = run_sorted(&cfg, &book, Some(day(110)));
     for c in ["P1", "P2"] {
         let series = dpd_series(&run, c);
-        assert!(series.iter().all(|s| s.1 == 0 && s.2 == 0), "{c}: {series:?}");
+        assert!(
+            series.iter().all(|s| s.1 == 0 && s.2 == 0),
+            "{c}: {series:?}"
+        );
         assert_eq!(stage_changes(&run, c), vec![(day(1), 0, 0, 0)]);
     }
     assert_eq!(run.at("P1", day(11), "bucket"), Some(0.0));
@@ -396,7 +440,14 @@ fn retracted_dpd_wakeups_do_not_re_evaluate_the_customer() {
     let mut book = Book::new();
     book.due("L1", "R1", "LR1", 1, day(1), due_on(10), 5_000);
     book.due("L2", "S1", "LS", 1, day(1), due_on(10), 1_000);
-    book.txn_x("T1", "R1", day(15) + 12_345, "repayment", 5_000, json!({"loan_id": "LR1"}));
+    book.txn_x(
+        "T1",
+        "R1",
+        day(15) + 12_345,
+        "repayment",
+        5_000,
+        json!({"loan_id": "LR1"}),
+    );
     book.loan_event("L3", "S1", "LS", day(15) + 5, "settled");
     let run = run_sorted(&cfg, &book, Some(day(110)));
     assert_eq!(run.times("R1"), vec![day(1), day(11), day(15) + 12_350]);
@@ -410,9 +461,23 @@ fn partial_repayments_keep_the_oldest_unpaid_installment() {
     book.due("L1", "Q1", "LQ1", 1, day(1), due_on(10), 1_000);
     book.due("L2", "Q1", "LQ1", 2, day(30), due_on(40), 1_000);
     // 600 of 1,000: installment 1 stays the oldest unpaid, DPD keeps counting from day 10.
-    book.txn_x("T1", "Q1", day(20), "repayment", 600, json!({"loan_id": "LQ1"}));
+    book.txn_x(
+        "T1",
+        "Q1",
+        day(20),
+        "repayment",
+        600,
+        json!({"loan_id": "LQ1"}),
+    );
     // 900 more: 400 finish installment 1, 500 go to installment 2, now the oldest.
-    book.txn_x("T2", "Q1", day(45), "repayment", 900, json!({"loan_id": "LQ1"}));
+    book.txn_x(
+        "T2",
+        "Q1",
+        day(45),
+        "repayment",
+        900,
+        json!({"loan_id": "LQ1"}),
+    );
     let run = run_sorted(&cfg, &book, Some(day(110)));
     assert_eq!(
         dpd_series(&run, "Q1"),
@@ -441,7 +506,14 @@ fn repayments_allocate_to_the_oldest_installment_across_loans_or_to_the_named_lo
     // A2: the same repayment naming LA pays LA only (the rest is LA's credit).
     book.due("E3", "A2", "LA", 1, day(1), due_on(20), 1_000);
     book.due("E4", "A2", "LB", 1, day(2), due_on(10), 2_000);
-    book.txn_x("T2", "A2", day(5), "repayment", 2_000, json!({"loan_id": "LA"}));
+    book.txn_x(
+        "T2",
+        "A2",
+        day(5),
+        "repayment",
+        2_000,
+        json!({"loan_id": "LA"}),
+    );
     // A3: equal due dates: no loan id pays the smaller loan id (LA) first; re-publishing
     // LB with a later date then leaves nothing due on day 10.
     book.due("E5", "A3", "LA", 1, day(1), due_on(10), 1_000);
@@ -470,11 +542,25 @@ fn republished_installment_replaces_amount_and_due_date() {
     // New event id: due day 10 → day 20, amount 1,000 → 1,500; 1,000 paid leaves 500.
     book.due("E1", "U1", "LU", 1, day(1), due_on(10), 1_000);
     book.due("E2", "U1", "LU", 1, day(4), due_on(20), 1_500);
-    book.txn_x("T1", "U1", day(8), "repayment", 1_000, json!({"loan_id": "LU"}));
+    book.txn_x(
+        "T1",
+        "U1",
+        day(8),
+        "repayment",
+        1_000,
+        json!({"loan_id": "LU"}),
+    );
     // Same, fully paid: nothing ever falls due.
     book.due("E3", "U2", "LU", 1, day(1), due_on(10), 1_000);
     book.due("E4", "U2", "LU", 1, day(4), due_on(20), 1_500);
-    book.txn_x("T2", "U2", day(8), "repayment", 1_500, json!({"loan_id": "LU"}));
+    book.txn_x(
+        "T2",
+        "U2",
+        day(8),
+        "repayment",
+        1_500,
+        json!({"loan_id": "LU"}),
+    );
     // The same event id again is a duplicate, not a re-publication: day 10 stays.
     book.due("E5", "U3", "LU", 1, day(1), due_on(10), 1_000);
     book.due("E5", "U3", "LU", 1, day(4), due_on(20), 1_500);
@@ -504,7 +590,11 @@ fn settled_clears_the_loan_and_written_off_keeps_it_ageing() {
     let run = run_sorted(&cfg, &book, Some(day(110)));
     assert_eq!(
         stage_changes(&run, "S1"),
-        vec![(day(1), 0, 0, 0), (day(11), 1, 1, 0), (day(15) + 10, 0, 0, 0)]
+        vec![
+            (day(1), 0, 0, 0),
+            (day(11), 1, 1, 0),
+            (day(15) + 10, 0, 0, 0)
+        ]
     );
     assert_eq!(
         stage_changes(&run, "W1"),
@@ -573,8 +663,20 @@ fn same_event_id_for_two_customers_is_one_duplicate_on_any_number_of_workers() {
     let cfg = default_config();
     let mut book = Book::new();
     for i in 0..16 {
-        book.txn(&format!("T{i}"), &format!("A{i}"), day(1) + i, "purchase", 100);
-        book.txn(&format!("T{i}"), &format!("B{i}"), day(1) + HOUR + i, "purchase", 100);
+        book.txn(
+            &format!("T{i}"),
+            &format!("A{i}"),
+            day(1) + i,
+            "purchase",
+            100,
+        );
+        book.txn(
+            &format!("T{i}"),
+            &format!("B{i}"),
+            day(1) + HOUR + i,
+            "purchase",
+            100,
+        );
     }
     let runs: Vec<_> = [1, 2, 4]
         .iter()
@@ -623,7 +725,10 @@ fn records_out_of_order_within_a_tick_are_applied_by_ts_and_streams_merge_by_ts(
     }
     assert_eq!(run.at("O1", base + 10, "balance"), Some(100.0));
     assert_eq!(run.at("O1", base + 10, "utilisation"), Some(0.1));
-    assert_eq!(run.at("O1", base + 5 * 60_000, "failed_logins_1h"), Some(2.0));
+    assert_eq!(
+        run.at("O1", base + 5 * 60_000, "failed_logins_1h"),
+        Some(2.0)
+    );
 }
 
 #[test]
@@ -638,7 +743,11 @@ fn late_event_enters_at_the_frontier_and_keeps_its_own_expiry() {
     assert_eq!(run.late, 1);
     assert_eq!(run.out.stats.late, 1);
     assert_eq!(run.out.stats.expired_on_arrival, 1);
-    assert_eq!(run.events[1].0, day(0) + 10 * HOUR, "enters at the frontier");
+    assert_eq!(
+        run.events[1].0,
+        day(0) + 10 * HOUR,
+        "enters at the frontier"
+    );
     let d = day(0);
     assert_eq!(
         run.series("L1", "spend_1h"),
@@ -672,11 +781,25 @@ fn late_repayment_and_limit_change_apply_even_when_all_windows_expired() {
     // Late (the frontier is day 40) but newer than L3's first record: applies at day 40.
     book.customer("L3", day(39), 20_000, 1000);
     book.due("E1", "L3", "LL3", 1, day(1), due_on(10), 5_000);
-    book.txn_x("T1", "L3", day(0) + HOUR, "drawdown", 5_000, json!({"loan_id": "LL3"}));
+    book.txn_x(
+        "T1",
+        "L3",
+        day(0) + HOUR,
+        "drawdown",
+        5_000,
+        json!({"loan_id": "LL3"}),
+    );
     book.txn("T2", "LX", day(40), "purchase", 1);
     // 35 days late: its 30-day window closed at day 35 (expired on arrival), but the
     // repayment still pays the installment and the balance.
-    book.txn_x("T3", "L3", day(5), "repayment", 5_000, json!({"loan_id": "LL3"}));
+    book.txn_x(
+        "T3",
+        "L3",
+        day(5),
+        "repayment",
+        5_000,
+        json!({"loan_id": "LL3"}),
+    );
     let run = run_book(&cfg, &book, Some(day(45)));
     assert_eq!(run.late, 2);
     assert_eq!(run.out.stats.late, 2);
@@ -764,7 +887,10 @@ fn future_timestamps_are_rejected_and_do_not_move_the_end() {
     assert_eq!(run.events.len(), 5);
     assert_eq!(run.late, 0);
     assert!(run.out.trace.iter().all(|s| s.time <= run.end));
-    assert_eq!(run.at("F1", day(0) + 2 * HOUR, "failed_logins_1h"), Some(1.0));
+    assert_eq!(
+        run.at("F1", day(0) + 2 * HOUR, "failed_logins_1h"),
+        Some(1.0)
+    );
     assert_eq!(run.value_at("F1", run.end, "spend_30d"), Some(100.0));
     assert_eq!(run.value_at("F1", run.end, "failed_logins_7d"), Some(1.0));
 }
@@ -821,7 +947,13 @@ fn alerting_book(bad: bool) -> (Book, Vec<(String, String, u64, String)>) {
     g.txn("T1", "M1", day(1) + HOUR, "purchase", 3_000);
     g.txn("T2", "M1", day(1) + 2 * HOUR, "purchase", 2_500);
     for k in 0..4 {
-        g.txn(&format!("T1{k}"), "M4", day(3) + k * HOUR, "cash_withdrawal", 100_000);
+        g.txn(
+            &format!("T1{k}"),
+            "M4",
+            day(3) + k * HOUR,
+            "cash_withdrawal",
+            100_000,
+        );
     }
     g.txn("T20", "M4", day(3) + 5 * HOUR, "purchase", 100_000);
     for k in 0..5 {
@@ -908,13 +1040,22 @@ fn malformed_lines_are_rejected_with_their_reason_and_change_nothing_else() {
         "cash_out",
         "multi_lending",
     ] {
-        assert!(rules.contains(rule), "{rule} fires in the test book: {rules:?}");
+        assert!(
+            rules.contains(rule),
+            "{rule} fires in the test book: {rules:?}"
+        );
     }
     // delinquent_m1 is `dpd >= 4`, woken exactly at DPD 4 (delinquency.wake_at_dpd);
     // delinquent_m2 is `bucket >= 2`, at DPD 31.
     let m3 = a.alerts_of("M3");
-    assert!(m3.contains(&(day(9), "delinquent_m1".to_string())), "{m3:?}");
-    assert!(m3.contains(&(day(36), "delinquent_m2".to_string())), "{m3:?}");
+    assert!(
+        m3.contains(&(day(9), "delinquent_m1".to_string())),
+        "{m3:?}"
+    );
+    assert!(
+        m3.contains(&(day(36), "delinquent_m2".to_string())),
+        "{m3:?}"
+    );
     assert_eq!(a.end, day(40) + 12 * HOUR);
     assert_eq!(comparable(&a.out.alerts), comparable(&b.out.alerts));
     assert_eq!(a.out.trace, b.out.trace);
@@ -1092,7 +1233,10 @@ fn oracle_random_books_match_a_from_scratch_recomputation() {
         }
     }
     // The books reach every stage, so delinquency is compared too, not only windows.
-    assert!(stages.iter().all(|n| *n > 20), "snapshots per stage: {stages:?}");
+    assert!(
+        stages.iter().all(|n| *n > 20),
+        "snapshots per stage: {stages:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1143,7 +1287,11 @@ fn same_input_gives_identical_outputs_across_runs_and_worker_counts() {
     };
     let first = go(1);
     assert!(first.alerts.len() > 20, "{} alerts", first.alerts.len());
-    assert!(first.trace.len() > 10_000, "{} snapshots", first.trace.len());
+    assert!(
+        first.trace.len() > 10_000,
+        "{} snapshots",
+        first.trace.len()
+    );
     for workers in [1, 2, 4] {
         let other = go(workers);
         assert_eq!(
@@ -1204,10 +1352,31 @@ fn replay_outputs_and_generated_inputs_pass_the_contracts() {
     // A copy of the inputs with malformed lines appended.
     let input = temp_dir("contracts-in");
     let bad: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::from([
-        ("transactions", vec![("{\"event_id\":", "json"), (r#"{"event_id":"X1","customer_id":"C0000001","ts":1767225600000,"type":"purchase","amount":1.5}"#, "invalid:amount")]),
-        ("behaviors", vec![(r#"{"event_id":"X2","customer_id":"C0000001","ts":1767225600000}"#, "missing:type")]),
+        (
+            "transactions",
+            vec![
+                ("{\"event_id\":", "json"),
+                (
+                    r#"{"event_id":"X1","customer_id":"C0000001","ts":1767225600000,"type":"purchase","amount":1.5}"#,
+                    "invalid:amount",
+                ),
+            ],
+        ),
+        (
+            "behaviors",
+            vec![(
+                r#"{"event_id":"X2","customer_id":"C0000001","ts":1767225600000}"#,
+                "missing:type",
+            )],
+        ),
         ("loans", vec![("42", "not_object")]),
-        ("customers", vec![(r#"{"customer_id":"C0000001","ts":1767225600000,"credit_limit":-1,"apr_bps":1}"#, "range:credit_limit")]),
+        (
+            "customers",
+            vec![(
+                r#"{"customer_id":"C0000001","ts":1767225600000,"credit_limit":-1,"apr_bps":1}"#,
+                "range:credit_limit",
+            )],
+        ),
     ]);
     let mut appended = Vec::new();
     for name in ["transactions", "behaviors", "loans", "customers"] {
@@ -1263,15 +1432,16 @@ fn replay_outputs_and_generated_inputs_pass_the_contracts() {
 
     // The checker does catch a violation.
     let broken = temp_dir("contracts-broken");
-    let mut line: serde_json::Value =
-        serde_json::from_str(alerts.lines().next().unwrap()).unwrap();
+    let mut line: serde_json::Value = serde_json::from_str(alerts.lines().next().unwrap()).unwrap();
     line["level"] = json!(7);
     std::fs::write(broken.join("alerts.ndjson"), format!("{line}\n")).unwrap();
     let (ok, report) = check_contracts(&[&broken]);
-    assert!(!ok, "a level of 7 must violate alert.schema.json:\n{report}");
+    assert!(
+        !ok,
+        "a level of 7 must violate alert.schema.json:\n{report}"
+    );
 
     for d in [gen, input, output, broken] {
         let _ = std::fs::remove_dir_all(d);
     }
 }
-

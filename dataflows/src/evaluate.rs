@@ -81,6 +81,8 @@ pub struct CustomerState {
     pub account: Account,
     /// Current unpaid installments per loan.
     pub schedule: Schedule,
+    /// The fraud ring the customer belongs to, if any.
+    pub ring: Option<crate::rings::RingInfo>,
     /// Per strategy, in config order.
     pub strategies: Vec<StrategyState>,
 }
@@ -90,6 +92,7 @@ pub fn features(
     layout: &Layout,
     slots: &Slots,
     account: &Account,
+    ring: Option<&crate::rings::RingInfo>,
     t: u64,
     values: &mut Vec<Option<f64>>,
 ) {
@@ -107,10 +110,13 @@ pub fn features(
                     days_past_due(account.oldest_due, t) as f64
                 }),
                 5 => Some(bucket(account.oldest_due, t) as f64),
-                _ => Some(
+                6 => Some(
                     (account.oldest_due != 0 && t > account.oldest_due + 90 * MS_PER_DAY) as u8
                         as f64,
                 ),
+                7 => Some(ring.map_or(0.0, |r| r.size as f64)),
+                8 => Some(ring.map_or(0.0, |r| r.delinquent as f64)),
+                _ => Some(ring.map_or(0.0, |r| r.new_members as f64)),
             },
             FeatureSource::Slot(s) => Some(slots.0[s] as f64),
             FeatureSource::Ratio { num, den } => {
@@ -152,7 +158,14 @@ pub fn evaluate(
         }
         return;
     }
-    features(layout, &state.slots, &state.account, t, &mut scratch.values);
+    features(
+        layout,
+        &state.slots,
+        &state.account,
+        state.ring.as_ref(),
+        t,
+        &mut scratch.values,
+    );
     strategies.assigned(&state.account.customer_id, &mut scratch.assigned);
     for &(si, shadow) in &scratch.assigned {
         let strategy = &strategies.list[si];
@@ -189,7 +202,7 @@ pub fn evaluate(
                     strategy: strategy.name.clone(),
                     shadow,
                     strategy_version: strategy.version.clone(),
-                    ring_id: None,
+                    ring_id: state.ring.as_ref().map(|r| crate::rings::ring_id(r.ring)),
                 }
             };
             let score_reasons = strategy.score_reasons(&scratch.values, 3);

@@ -19,10 +19,8 @@
 use crate::evaluate::Strategies;
 use crate::layout::Layout;
 use crate::operators::evaluate::evaluate_alerts;
-use crate::operators::ledger::{ledger, AccountUpdate, LedgerParams};
-#[allow(unused_imports)]
-use crate::operators::ledger::Change;
-use timely::dataflow::operators::Concat;
+use crate::operators::ledger::{ledger, AccountUpdate, Change, Flag, LedgerParams};
+use crate::rings::rings;
 use crate::slots::Slots;
 use crate::stats::Stats;
 use differential_dataflow::collection::AsCollection;
@@ -33,6 +31,8 @@ use riskwatch_model::event::Event;
 use riskwatch_model::output::Alert;
 use std::cell::RefCell;
 use std::rc::Rc;
+use timely::dataflow::operators::vec::Map as _;
+use timely::dataflow::operators::Concat;
 use timely::dataflow::StreamVec;
 
 /// Everything the graph needs besides its input, built once from the config.
@@ -48,6 +48,8 @@ pub struct Plan {
     pub dedupe_horizon: u64,
     /// Extra DPD wake-ups (days past due).
     pub wake_at_dpd: Vec<u32>,
+    /// Fraud-ring settings.
+    pub rings: riskwatch_model::config::RingsConfig,
     /// When set, every evaluation records the customer's feature values here (tests and
     /// debugging; off in production).
     pub trace: Option<Rc<RefCell<Vec<FeatureSnapshot>>>>,
@@ -89,6 +91,8 @@ pub fn build<'scope>(
         tick: plan.tick,
         dedupe_horizon: plan.dedupe_horizon,
         wake_at_dpd: plan.wake_at_dpd.clone(),
+        link_window: plan.rings.link_window.ms(),
+        link_granularity: plan.rings.link_granularity.ms(),
     };
     let ledger_out = ledger(events.inner, params, stats.clone());
     let sums = ledger_out.sums.as_collection();
@@ -98,9 +102,30 @@ pub fn build<'scope>(
         .distinct_total()
         .explode(|(key, slot, _value)| Some((key, Slots::unit(slot as usize, 1))));
     let features = sums.concat(distinct).count_total();
+    let delinquent = ledger_out
+        .flags
+        .clone()
+        .flat_map(|((key, flag), time, diff)| {
+            (flag == Flag::Delinquent).then_some((key, time, diff))
+        })
+        .as_collection();
+    let new_customers = ledger_out
+        .flags
+        .flat_map(|((key, flag), time, diff)| (flag == Flag::New).then_some((key, time, diff)))
+        .as_collection();
+    let ring_changes = rings(
+        ledger_out.links.as_collection(),
+        delinquent,
+        new_customers,
+        &plan.rings,
+    )
+    .map(|(key, info)| (key, Change::Ring(info)));
     let alerts = evaluate_alerts(
         features.inner,
-        ledger_out.accounts.concat(control.inner),
+        ledger_out
+            .accounts
+            .concat(control.inner)
+            .concat(ring_changes.inner),
         plan.layout.clone(),
         plan.strategies.clone(),
         stats,

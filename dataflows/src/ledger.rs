@@ -87,7 +87,11 @@ impl Schedule {
 impl LoanSchedule {
     /// Unpaid amount past due at `t`.
     pub fn overdue_at(&self, t: u64) -> u64 {
-        self.unpaid.iter().filter(|(d, _)| *d < t).map(|(_, a)| *a).sum()
+        self.unpaid
+            .iter()
+            .filter(|(d, _)| *d < t)
+            .map(|(_, a)| *a)
+            .sum()
     }
 
     /// Days past due at `t` of this loan's oldest unpaid installment.
@@ -261,7 +265,13 @@ impl Ledger {
     ///
     /// `extra_wakes` are further days past due at which to wake (config
     /// `delinquency.wake_at_dpd`), besides the bucket boundaries.
-    pub fn settle(&mut self, time: u64, tick: u64, extra_wakes: &[u32], sink: &mut impl LedgerSink) {
+    pub fn settle(
+        &mut self,
+        time: u64,
+        tick: u64,
+        extra_wakes: &[u32],
+        sink: &mut impl LedgerSink,
+    ) {
         let mut oldest: Option<(u64, &CompactString)> = None;
         let mut unpaid = 0;
         for loan in self.loans.iter().filter(|l| !l.settled) {

@@ -8,9 +8,13 @@
 //! - [`rules`], [`strategy`], [`evaluate`]: CEL rules, scorecard, levels and alert semantics.
 //! - [`plan`]: building a [`graph::Plan`] from a config.
 //! - [`rings`]: fraud rings as connected components of shared identifiers, with hubs ignored.
+//! - [`actions`]: the action policy: limit and pricing decisions under guardrails.
+//! - [`cases`]: collection cases: open, escalate, update and close per episode.
 //! - [`stats`]: per-worker counters.
 #![warn(missing_docs)]
 
+pub mod actions;
+pub mod cases;
 pub mod evaluate;
 pub mod graph;
 pub mod layout;

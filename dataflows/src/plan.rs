@@ -19,6 +19,8 @@ pub struct Compiled {
     pub dedupe_horizon: u64,
     /// Extra DPD wake-ups (days past due).
     pub wake_at_dpd: Vec<u32>,
+    /// Fraud-ring settings.
+    pub rings: riskwatch_model::config::RingsConfig,
 }
 
 /// Compiles `config`; `read` loads files a config refers to (imported scorecards).
@@ -46,6 +48,7 @@ pub fn compile(
         tick: config.time.tick.ms(),
         dedupe_horizon: config.dedupe_horizon(),
         wake_at_dpd: config.delinquency.wake_at_dpd.clone(),
+        rings: config.rings.clone(),
     })
 }
 
@@ -58,6 +61,7 @@ impl Compiled {
             tick: self.tick,
             dedupe_horizon: self.dedupe_horizon,
             wake_at_dpd: self.wake_at_dpd.clone(),
+            rings: self.rings.clone(),
             trace: None,
         }
     }

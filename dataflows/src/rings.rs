@@ -3,36 +3,37 @@
 //! and intermediaries).
 //!
 //! ```text
-//!  links (customer, identifier)
-//!    └─▶ distinct_total ─┬─────────────────────────────▶ antijoin ─▶ edges (customer, identifier)
-//!                        └─▶ identifier ─▶ threshold_total  ▲ hubs      │
-//!                                          (> max customers) ┘          │
-//!                                                                       ▼
-//!        ┌─ iterate ─────────────────────────────────────────────────────────────────┐
-//!        │  label(node) = min(own key if a customer, labels of its neighbours)       │
-//!        │  labels ─▶ join(edges, both directions) ─▶ concat(seeds) ─▶ reduce(min) ─┐ │
-//!        │     ▲                                                                    │ │
-//!        │     └────────────────────────────────────────────────────────────────────┘ │
-//!        └───────────────────────────────────────────────┬───────────────────────────┘
-//!                                                        │ members (customer, ring)
-//!  delinquent ──┐                                        ├─▶ join ─▶ (ring, kind) ─┐
-//!  new_customers┴▶ (customer, kind) ─▶ distinct_total ───┘                         │
-//!                                        members ─▶ (ring, size) ──────────────────┤
-//!                                                              count_total ◀───────┘
-//!                                                                  │ ((ring, kind), n)
-//!                                                      reduce(ring) ─▶ (ring, RingInfo)
-//!                                                                  │  size >= min_ring_size
-//!                                     members ─▶ join(ring) ◀──────┘
-//!                                                   │
-//!                                                   ▼
-//!                                        (customer, RingInfo)
+//! links (customer, id) ─▶ distinct_total ─┬────────────────────────▶ semijoin ─▶ edges
+//!                                         └─▶ id ─▶ threshold_total ─▶ shared ┘    │
+//!                                              (2 ..= max customers per id)        │
+//! ┌─ iterate ──────────────────────────────────────────────────────────────────────┤
+//! │ labels ─▶ join(edges, both directions) ─▶ concat(seeds) ─▶ reduce(least label) ┐│
+//! │   ▲                                                                           ││
+//! │   └───────────────────────────────────────────────────────────────────────────┘│
+//! └──────────────────────────────┬─────────────────────────────────────────────────┘
+//!                                │ members (customer, ring = least customer key)
+//! delinquent ─┐                  ├───────────────────────────────┐
+//! new ────────┴─▶ (customer, flag) ─▶ distinct_total ─▶ join ◀───┤
+//!                                                        │       │
+//!                                           (ring, flag) ▼       ▼ (ring, size)
+//!                                                   count_total ◀┘
+//!                                                        │ ((ring, tally), n)
+//!                                                        ▼
+//!                                reduce(ring): RingInfo if size >= min_ring_size
+//!                                                        │
+//!                                  members ─▶ join(ring) ◀┘
+//!                                              │
+//!                                              ▼
+//!                                    (customer, RingInfo)
 //! ```
 //!
 //! Customers and identifiers are nodes of one bipartite graph, in separate namespaces
 //! (`(kind, key)`), so a customer key never collides with an identifier hash. Every
 //! customer node starts with its own key as its label; an identifier takes the least label
 //! of its customers and hands it on, so at the fixed point every node carries the least
-//! customer key of its component, which is the ring's id. The inputs are collections over
+//! customer key of its component, which is the ring's id. Only identifiers shared by 2 to
+//! `max_customers_per_identifier` customers are edges: a private identifier links nobody,
+//! and a hub (a carrier-NAT IP, public Wi-Fi) would merge strangers. The inputs are collections over
 //! event time (`u64`); `iterate` runs the propagation per time in an inner `u64` round, so
 //! a link inserted or retracted at time `t` changes the components exactly at `t`.
 
@@ -91,14 +92,19 @@ type Node = (u8, u64);
 /// An identifier linked to more than `config.max_customers_per_identifier` distinct
 /// customers is a hub and is ignored: it links nobody, whatever else it touches.
 ///
-/// Cost: one arrangement each of distinct links (twice: by pair and by identifier), link
-/// counts per identifier, the graph's directed edges, the labels per iteration round,
-/// members and flags. A link change costs `O(log n)` in the arrangements; if it changes no
-/// component (the two sides already share a ring, or it touches a hub), the label
-/// propagation does no further work. Otherwise only the nodes whose label changes are
-/// revisited, once per round of propagation (at most the component's diameter in rounds),
-/// and every member of a changed ring receives its new [`RingInfo`]. An identifier
-/// crossing the hub threshold costs work in the number of its customers, once.
+/// Only identifiers shared by 2 to `max_customers_per_identifier` customers enter the
+/// graph: an identifier of one customer links nobody, so the label propagation never sees
+/// the great majority of customers, who share nothing.
+///
+/// Cost: arrangements of the distinct links (by pair and by identifier), of link counts
+/// per identifier, of the shared graph's edges, of its labels per propagation round, and of
+/// members and flags. A link change costs `O(log n)` updates to these. When it changes the
+/// graph (an identifier becomes shared, or a shared one gains or loses a customer), only
+/// the nodes whose label at some round changes are revisited: nothing more when the new
+/// edge joins a node already in the ring; when components merge or split, at most the
+/// affected components' nodes once per round, for as many rounds as their diameter. Every
+/// member of a ring whose size or counts change receives its new [`RingInfo`], and an
+/// identifier crossing the hub threshold costs work in the number of its customers, once.
 pub fn rings<'scope>(
     links: VecCollection<'scope, u64, (u64, u64), isize>,
     delinquent: VecCollection<'scope, u64, u64, isize>,
@@ -108,15 +114,16 @@ pub fn rings<'scope>(
     let max_customers = config.max_customers_per_identifier as isize;
     let min_size = config.min_ring_size;
 
-    // Distinct links; identifiers with too many customers are hubs and are dropped.
+    // Distinct links to shared identifiers: those of one customer link nobody, and hubs
+    // (more than `max_customers`) are ignored.
     let links = links.distinct_total();
-    let hubs = links
+    let shared = links
         .clone()
         .map(|(_customer, id)| id)
-        .threshold_total(move |_id, n| isize::from(*n >= max_customers));
+        .threshold_total(move |_id, n| isize::from((2..=max_customers).contains(n)));
     let edges = links
         .map(|(customer, id)| (id, customer))
-        .antijoin(hubs)
+        .semijoin(shared)
         .map(|(id, customer)| (customer, id));
 
     // Least customer key per component, by label propagation over both edge directions.
@@ -228,6 +235,7 @@ mod tests {
         RingsConfig {
             max_customers_per_identifier: max,
             min_ring_size: min,
+            ..RingsConfig::default()
         }
     }
 
@@ -578,7 +586,6 @@ mod tests {
             .iter()
             .flat_map(|m| m.values().map(|i| i.size))
             .collect();
-        eprintln!("sizes {sizes:?} hubs {hub_steps}");
         assert!(sizes.len() >= 5, "rings of several sizes: {sizes:?}");
         assert!(
             (5..55).contains(&hub_steps),

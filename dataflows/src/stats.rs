@@ -32,7 +32,8 @@ impl Stats {
         self.late += other.late;
         self.expired_on_arrival += other.expired_on_arrival;
         self.evaluations += other.evaluations;
-        self.config_rejected.extend(other.config_rejected.iter().cloned());
+        self.config_rejected
+            .extend(other.config_rejected.iter().cloned());
         for (k, v) in &other.levels {
             let e = self.levels.entry(k.clone()).or_default();
             for i in 0..5 {

@@ -70,6 +70,11 @@ pub struct RingsConfig {
     pub max_customers_per_identifier: u32,
     /// Components with at least this many customers are rings. At least 2.
     pub min_ring_size: u32,
+    /// How long a shared identifier links customers after it was last seen (and how long
+    /// a customer counts as new).
+    pub link_window: Millis,
+    /// Expiry granularity of links; must divide 1d.
+    pub link_granularity: Millis,
 }
 
 impl Default for RingsConfig {
@@ -77,6 +82,8 @@ impl Default for RingsConfig {
         RingsConfig {
             max_customers_per_identifier: 50,
             min_ring_size: 3,
+            link_window: Millis(30 * MS_PER_DAY),
+            link_granularity: Millis(90 * 60_000),
         }
     }
 }
@@ -287,7 +294,7 @@ pub enum MeasureKind {
 }
 
 /// Features that do not belong to a window, always available to rules.
-pub const ACCOUNT_FEATURES: [&str; 7] = [
+pub const ACCOUNT_FEATURES: [&str; 10] = [
     "balance",
     "credit_limit",
     "utilisation",
@@ -295,6 +302,9 @@ pub const ACCOUNT_FEATURES: [&str; 7] = [
     "dpd",
     "bucket",
     "dpd_90_plus",
+    "ring_size",
+    "ring_delinquent",
+    "ring_new_members",
 ];
 
 /// Alert severity.

@@ -336,8 +336,7 @@ pub fn random_book(seed: u64, customers: usize, days: u64) -> (Book, Vec<Ev>) {
             let mut kind = weighted(&mut rng, &TXN_KINDS);
             // Every third customer rarely repays (and goes delinquent), every third
             // repays half as often as the rest.
-            if kind == "repayment"
-                && ((c % 3 == 0 && !rng.pct(15)) || (c % 3 == 2 && !rng.pct(50)))
+            if kind == "repayment" && ((c % 3 == 0 && !rng.pct(15)) || (c % 3 == 2 && !rng.pct(50)))
             {
                 kind = "purchase";
             }

@@ -315,15 +315,12 @@ impl Run {
     pub fn at(&self, customer: &str, time: u64, feature: &str) -> Option<f64> {
         let id = self.id(feature);
         let snaps = self.snaps(customer);
-        let s = snaps
-            .iter()
-            .find(|s| s.time == time)
-            .unwrap_or_else(|| {
-                panic!(
-                    "{customer} has no snapshot at {time} (has {:?})",
-                    self.times(customer)
-                )
-            });
+        let s = snaps.iter().find(|s| s.time == time).unwrap_or_else(|| {
+            panic!(
+                "{customer} has no snapshot at {time} (has {:?})",
+                self.times(customer)
+            )
+        });
         s.values[id]
     }
 

@@ -72,9 +72,8 @@ impl KafkaMetrics {
         let counter = |name: &str, help: &str, labels: &[&str]| {
             IntCounterVec::new(Opts::new(name, help), labels)
         };
-        let gauge = |name: &str, help: &str, labels: &[&str]| {
-            GaugeVec::new(Opts::new(name, help), labels)
-        };
+        let gauge =
+            |name: &str, help: &str, labels: &[&str]| GaugeVec::new(Opts::new(name, help), labels);
         let int_gauge = |name: &str, help: &str, labels: &[&str]| {
             IntGaugeVec::new(Opts::new(name, help), labels)
         };

@@ -10,6 +10,9 @@ pub mod source;
 mod tests;
 
 pub use metrics::KafkaMetrics;
+/// The Kafka client library, re-exported so tools in the root package (produce, consume,
+/// the Kafka bench) use the same version without depending on it directly.
+pub use rdkafka;
 pub use sink::{KafkaSink, TopicWriter};
 pub use source::{
     assign_partitions, kafka_seq, partition_counts, KafkaSource, PartitionId, SourceSettings,

@@ -33,8 +33,10 @@ impl SinkContext {
         self.failures.fetch_add(1, Ordering::Relaxed);
         if !self.failed.swap(true, Ordering::AcqRel) {
             tracing::error!(topic, reason = %reason, "kafka sink failed permanently");
-            *self.first_failure.lock().expect("no panic holding the failure") =
-                Some((topic.to_string(), reason));
+            *self
+                .first_failure
+                .lock()
+                .expect("no panic holding the failure") = Some((topic.to_string(), reason));
         }
     }
 }
@@ -77,7 +79,10 @@ pub struct KafkaSink {
 
 impl KafkaSink {
     /// Creates the producer from a client config (see [`crate::kafka::config::producer`]).
-    pub fn new(config: &ClientConfig, metrics: Option<KafkaMetrics>) -> Result<Self, ConnectorError> {
+    pub fn new(
+        config: &ClientConfig,
+        metrics: Option<KafkaMetrics>,
+    ) -> Result<Self, ConnectorError> {
         let context = SinkContext {
             failed: AtomicBool::new(false),
             first_failure: Mutex::new(None),

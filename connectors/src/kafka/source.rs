@@ -56,7 +56,9 @@ pub const MAX_OFFSET: i64 = 1 << 40;
 /// stream, then partition, then offset.
 #[inline]
 pub fn kafka_seq(stream: Stream, partition: i32, offset: i64) -> u64 {
-    ((stream as u64) << 56) | ((partition as u64 & 0xFFFF) << 40) | (offset as u64 & (MAX_OFFSET as u64 - 1))
+    ((stream as u64) << 56)
+        | ((partition as u64 & 0xFFFF) << 40)
+        | (offset as u64 & (MAX_OFFSET as u64 - 1))
 }
 
 /// One partition of an input topic.

@@ -34,7 +34,9 @@ fn mock(partitions: i32) -> Mock {
     };
     kafka.linger = riskwatch_model::time::Millis(0);
     for t in kafka.topics.inputs() {
-        cluster.create_topic(t, partitions, 1).expect("create topic");
+        cluster
+            .create_topic(t, partitions, 1)
+            .expect("create topic");
     }
     cluster.create_topic(DLQ, 1, 1).expect("create topic");
     cluster
@@ -67,7 +69,12 @@ impl Mock {
             .expect("delivered");
     }
 
-    fn source(&self, assignment: Vec<PartitionId>, settings: SourceSettings, now: u64) -> KafkaSource {
+    fn source(
+        &self,
+        assignment: Vec<PartitionId>,
+        settings: SourceSettings,
+        now: u64,
+    ) -> KafkaSource {
         let consumer = config::consumer(&self.kafka, "test-consumer").expect("consumer config");
         let sink = KafkaSink::new(
             &config::producer(&self.kafka, "test-dlq").expect("producer config"),
@@ -135,7 +142,10 @@ fn take(source: &mut KafkaSource, now: u64, n: usize) -> Vec<(u64, Event)> {
     let mut taken = 0;
     let deadline = Instant::now() + Duration::from_secs(20);
     while taken < n {
-        assert!(Instant::now() < deadline, "only {taken} of {n} records arrived");
+        assert!(
+            Instant::now() < deadline,
+            "only {taken} of {n} records arrived"
+        );
         taken += source
             .poll(now, Duration::from_millis(50), 1000, &mut out)
             .expect("poll");
@@ -274,7 +284,11 @@ fn all_idle_partitions_follow_the_wall_clock_when_enabled() {
     );
     m.produce(Stream::Transactions, 0, &txn("T1", "C1", 500_000));
     take(&mut s, t0, 1);
-    assert_eq!(s.advance(t0 + 1_000), 0, "empty partitions are not idle yet");
+    assert_eq!(
+        s.advance(t0 + 1_000),
+        0,
+        "empty partitions are not idle yet"
+    );
     assert_eq!(s.advance(t0 + 5_005), ceil10(t0 + 5_005 - 1_000));
     assert_eq!(s.advance(t0 + 9_000), t0 + 8_000);
 }
@@ -340,8 +354,18 @@ fn rejected_records_go_to_the_dead_letter_topic_with_reason_and_position() {
         rows,
         vec![
             ("json".into(), "transactions".into(), "0".into(), "0".into()),
-            ("missing:amount".into(), "transactions".into(), "0".into(), "1".into()),
-            ("future_ts".into(), "transactions".into(), "0".into(), "2".into()),
+            (
+                "missing:amount".into(),
+                "transactions".into(),
+                "0".into(),
+                "1".into()
+            ),
+            (
+                "future_ts".into(),
+                "transactions".into(),
+                "0".into(),
+                "2".into()
+            ),
         ]
     );
     let line: serde_json::Value =
@@ -372,7 +396,11 @@ fn events_after_until_move_the_watermark_but_are_not_fed() {
 fn two_workers_consume_disjoint_partitions() {
     let m = mock(2);
     for p in 0..2 {
-        m.produce(Stream::Transactions, p, &txn(&format!("T{p}"), "C1", 1_000 + p as u64));
+        m.produce(
+            Stream::Transactions,
+            p,
+            &txn(&format!("T{p}"), "C1", 1_000 + p as u64),
+        );
         m.produce(Stream::Behaviors, p, &txn(&format!("B{p}"), "C1", 2_000));
     }
     let counts = [2; 4];
@@ -451,10 +479,7 @@ fn sink_writes_json_with_key_and_headers_and_counts() {
     w.sync_metrics();
     sink.flush(Duration::from_secs(10)).expect("flush");
     assert_eq!(sink.delivered(), 3);
-    assert_eq!(
-        metrics.sink_records.with_label_values(&[&topic]).get(),
-        3
-    );
+    assert_eq!(metrics.sink_records.with_label_values(&[&topic]).get(), 3);
     let got = m.read(&topic, 3);
     assert_eq!(got.len(), 3);
     for (i, msg) in got.iter().enumerate() {

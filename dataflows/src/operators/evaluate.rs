@@ -102,7 +102,10 @@ pub fn evaluate_alerts<'scope>(
                 let emitted_at = wall_clock_ms();
                 let (mut fi, mut ai) = (0, 0);
                 while fi < f_ready || ai < a_ready {
-                    let time = match (features_in.get(fi).filter(|_| fi < f_ready), accounts_in.get(ai).filter(|_| ai < a_ready)) {
+                    let time = match (
+                        features_in.get(fi).filter(|_| fi < f_ready),
+                        accounts_in.get(ai).filter(|_| ai < a_ready),
+                    ) {
                         (Some(f), Some(a)) => f.0.min(a.0),
                         (Some(f), None) => f.0,
                         (None, Some(a)) => a.0,
@@ -124,13 +127,23 @@ pub fn evaluate_alerts<'scope>(
                     while ai < a_ready && accounts_in[ai].0 == time {
                         let (_, key, account, diff) = &mut accounts_in[ai];
                         keys.push(*key);
+                        if *diff < 0 {
+                            if let Change::Ring(_) = account {
+                                customers.entry(*key).or_default().ring = None;
+                            }
+                        }
                         if *diff > 0 {
                             match std::mem::replace(account, Change::Wake) {
-                                Change::Account(a) => customers.entry(*key).or_default().account = a,
+                                Change::Account(a) => {
+                                    customers.entry(*key).or_default().account = a
+                                }
                                 Change::Schedule(s) => {
                                     customers.entry(*key).or_default().schedule = s
                                 }
                                 Change::Wake => {}
+                                Change::Ring(r) => {
+                                    customers.entry(*key).or_default().ring = Some(r)
+                                }
                                 Change::Config(json) => {
                                     keys.pop();
                                     reconfigure = Some(json);
@@ -167,13 +180,28 @@ pub fn evaluate_alerts<'scope>(
                         let new = state.strategies.is_empty();
                         let first_alert = alerts.len();
                         let mut fresh = Vec::new();
-                        evaluate(&layout, &strategies, state, time, &mut scratch, emitted_at, &mut fresh);
+                        evaluate(
+                            &layout,
+                            &strategies,
+                            state,
+                            time,
+                            &mut scratch,
+                            emitted_at,
+                            &mut fresh,
+                        );
                         alerts.extend(fresh.into_iter().map(|a| (a, time, 1)));
                         let _ = first_alert;
                         local.evaluations += 1;
                         if let Some(trace) = trace.as_ref() {
                             let mut values = Vec::new();
-                            feature_values(&layout, &state.slots, &state.account, time, &mut values);
+                            feature_values(
+                                &layout,
+                                &state.slots,
+                                &state.account,
+                                state.ring.as_ref(),
+                                time,
+                                &mut values,
+                            );
                             let verdicts = strategies
                                 .list
                                 .iter()
@@ -203,7 +231,11 @@ pub fn evaluate_alerts<'scope>(
                         }
                         for (i, s) in strategies.list.iter().enumerate() {
                             let now = state.strategies[i].level as usize;
-                            let was = if new { None } else { before.get(i).map(|b| *b as usize) };
+                            let was = if new {
+                                None
+                            } else {
+                                before.get(i).map(|b| *b as usize)
+                            };
                             if was != Some(now) {
                                 let mix = local.levels.get_mut(&s.name).expect("initialised above");
                                 mix[now] += 1;
@@ -222,7 +254,12 @@ pub fn evaluate_alerts<'scope>(
                         output.session(cap).give_iterator(alerts.drain(..));
                     }
                 }
-                let least = features_in.first().map(|x| x.0).into_iter().chain(accounts_in.first().map(|x| x.0)).min();
+                let least = features_in
+                    .first()
+                    .map(|x| x.0)
+                    .into_iter()
+                    .chain(accounts_in.first().map(|x| x.0))
+                    .min();
                 match (least, held.as_mut()) {
                     (Some(t), Some(cap)) => cap.downgrade(&t),
                     (None, _) => held = None,
@@ -244,11 +281,17 @@ pub fn evaluate_alerts<'scope>(
 
 /// Compiles a strategy change carried through the dataflow. The windows (and so the feature
 /// layout) cannot change while running: window state is in flight.
-fn switch_strategies(json: &str, layout: &Layout, current: &Strategies) -> Result<Strategies, String> {
+fn switch_strategies(
+    json: &str,
+    layout: &Layout,
+    current: &Strategies,
+) -> Result<Strategies, String> {
     let config: riskwatch_model::config::Config =
         serde_json::from_str(json).map_err(|e| format!("strategy change does not parse: {e}"))?;
     let compiled = crate::plan::compile(&config, |f| {
-        Err(format!("\"{f}\": imports must be resolved before a live change"))
+        Err(format!(
+            "\"{f}\": imports must be resolved before a live change"
+        ))
     })
     .map_err(|e| e.to_string())?;
     if !compiled.layout.same_shape(layout) {

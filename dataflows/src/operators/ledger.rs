@@ -15,10 +15,10 @@
 
 use crate::layout::Layout;
 use crate::ledger::{Account, Ledger, LedgerSink, Schedule};
-use serde::{Deserialize, Serialize};
 use crate::slots::Slots;
 use crate::stats::Stats;
 use riskwatch_model::event::{Event, Stream};
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -39,6 +39,8 @@ pub enum Change {
     Schedule(Schedule),
     /// A wake-up at a DPD boundary: re-evaluate at this time.
     Wake,
+    /// The customer's fraud ring (retract old, insert new).
+    Ring(crate::rings::RingInfo),
     /// A new strategy configuration (the JSON of a validated `Config` with imports
     /// resolved), taking effect at this time on every worker. Sent once per worker, keyed
     /// by the worker index, so the exchange delivers one copy to each.
@@ -56,6 +58,21 @@ pub struct LedgerStreams<'scope> {
     pub distinct: StreamVec<'scope, u64, ((u64, u8, u64), u64, isize)>,
     /// Account changes (retract old, insert new) and wake-ups.
     pub accounts: StreamVec<'scope, u64, (AccountUpdate, u64, isize)>,
+    /// Links of a customer to a shared identifier (device, IP, phone; kind-tagged hash),
+    /// present while seen within the link window.
+    pub links: StreamVec<'scope, u64, ((u64, u64), u64, isize)>,
+    /// Customer flags for ring features: delinquent (DPD ≥ 1) and new (first seen within
+    /// the link window).
+    pub flags: StreamVec<'scope, u64, ((u64, Flag), u64, isize)>,
+}
+
+/// A customer flag the fraud-ring features count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Flag {
+    /// DPD ≥ 1.
+    Delinquent,
+    /// First seen within the link window.
+    New,
 }
 
 #[derive(Default)]
@@ -63,6 +80,36 @@ struct Buffers {
     sums: Vec<(u64, u64, Slots)>,
     distinct: Vec<((u64, u8, u64), u64, isize)>,
     accounts: Vec<(AccountUpdate, u64, isize)>,
+    links: Vec<((u64, u64), u64, isize)>,
+    flags: Vec<((u64, Flag), u64, isize)>,
+}
+
+/// Kind-tagged identifier hashes, so a device and an IP with equal text never link.
+fn tagged(hash: u64, kind: u64) -> u64 {
+    (hash ^ kind.wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(kind as u32 * 7)
+}
+
+/// The identifiers an event links its customer to.
+fn identifiers(event: &Event, out: &mut Vec<u64>) {
+    out.clear();
+    let mut push = |h: u64, kind: u64| {
+        if h != 0 {
+            out.push(tagged(h, kind));
+        }
+    };
+    match &event.body {
+        riskwatch_model::event::Body::Transaction(t) => {
+            push(t.device, 1);
+            push(t.ip, 2);
+        }
+        riskwatch_model::event::Body::Behavior(b) => {
+            push(b.device, 1);
+            push(b.ip, 2);
+            push(b.phone, 3);
+        }
+        riskwatch_model::event::Body::Customer(c) => push(c.phone, 3),
+        riskwatch_model::event::Body::Loan(_) => {}
+    }
 }
 
 /// Settings of the ledger operator.
@@ -76,6 +123,10 @@ pub struct LedgerParams {
     pub dedupe_horizon: u64,
     /// Extra DPD wake-ups (days past due).
     pub wake_at_dpd: Vec<u32>,
+    /// How long a shared identifier links customers after it was last seen, in ms.
+    pub link_window: u64,
+    /// Expiry granularity of links, in ms.
+    pub link_granularity: u64,
 }
 
 struct Emit<'a> {
@@ -99,7 +150,9 @@ impl LedgerSink for Emit<'_> {
         self.deferred.retract_distinct(self.key, time, slot, value);
     }
     fn wake(&mut self, time: u64, diff: isize) {
-        self.out.accounts.push(((self.key, Change::Wake), time, diff));
+        self.out
+            .accounts
+            .push(((self.key, Change::Wake), time, diff));
     }
     fn expired_on_arrival(&mut self) {
         self.expired += 1;
@@ -109,6 +162,8 @@ impl LedgerSink for Emit<'_> {
 enum Retraction {
     Sum(u8, Slots),
     Distinct(u8, u64),
+    /// A link whose latest sighting may have expired; checked against `links` on release.
+    Link(u64),
 }
 
 /// Window retractions held back until the input frontier reaches their time.
@@ -155,6 +210,11 @@ impl Deferred {
         self.last.insert((key, window), (time, idx));
     }
 
+    fn check_link(&mut self, key: u64, time: u64, ident: u64) {
+        let idx = self.alloc(Retraction::Link(ident));
+        self.heap.push(Reverse((time, key, idx)));
+    }
+
     fn retract_distinct(&mut self, key: u64, time: u64, slot: u8, value: u64) {
         let idx = self.alloc(Retraction::Distinct(slot, value));
         self.heap.push(Reverse((time, key, idx)));
@@ -165,8 +225,14 @@ impl Deferred {
         self.heap.peek().map(|Reverse((t, _, _))| *t)
     }
 
-    /// Moves every retraction with a time before `limit` into `out`.
-    fn release(&mut self, limit: u64, out: &mut Buffers) {
+    /// Moves every retraction with a time before `limit` into `out`; a link is retracted
+    /// only if it was not seen again since (else its check moves to the new expiry).
+    fn release(
+        &mut self,
+        limit: u64,
+        out: &mut Buffers,
+        links: &mut HashMap<(u64, u64), u64, KeyHasher>,
+    ) {
         while let Some(&Reverse((time, key, idx))) = self.heap.peek() {
             if time >= limit {
                 break;
@@ -182,6 +248,17 @@ impl Deferred {
                 Some(Retraction::Distinct(slot, value)) => {
                     out.distinct.push(((key, slot, value), time, -1));
                 }
+                Some(Retraction::Link(ident)) => match links.get(&(key, ident)).copied() {
+                    Some(expiry) if expiry > time => {
+                        self.entries[idx as usize] = Some(Retraction::Link(ident));
+                        self.heap.push(Reverse((expiry, key, idx)));
+                        continue;
+                    }
+                    _ => {
+                        links.remove(&(key, ident));
+                        out.links.push(((key, ident), time, -1));
+                    }
+                },
                 None => {}
             }
             self.free.push(idx);
@@ -203,11 +280,13 @@ pub fn ledger<'scope>(
     let (sums_out, sums) = builder.new_output();
     let (distinct_out, distinct) = builder.new_output();
     let (accounts_out, accounts) = builder.new_output();
+    let (links_out, links) = builder.new_output();
+    let (flags_out, flags) = builder.new_output();
     let mut sums_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(sums_out);
-    let mut distinct_out =
-        OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(distinct_out);
-    let mut accounts_out =
-        OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(accounts_out);
+    let mut distinct_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(distinct_out);
+    let mut accounts_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(accounts_out);
+    let mut links_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(links_out);
+    let mut flags_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(flags_out);
     builder.build(move |_initial| {
         // Events not yet ready, as (time, event); sorted when a time becomes ready.
         let mut pending: Vec<(u64, Event)> = Vec::new();
@@ -220,6 +299,10 @@ pub fn ledger<'scope>(
         let mut touched: Vec<u64> = Vec::new();
         let mut buffers = Buffers::default();
         let mut deferred = Deferred::default();
+        // (customer, identifier) → expiry of its latest sighting.
+        let mut links: HashMap<(u64, u64), u64, KeyHasher> = HashMap::default();
+        let mut idents: Vec<u64> = Vec::new();
+        let link_window = params.link_window;
         let mut order: Vec<(u64, u64, u64, u32)> = Vec::new();
         let mut batch: Vec<(u64, Event)> = Vec::new();
         move |frontiers| {
@@ -227,7 +310,7 @@ pub fn ledger<'scope>(
             input.for_each_stamp(|cap, data| {
                 if let Some(t) = cap.least() {
                     if held.first().is_none_or(|h| t < h.time()) {
-                        held = (0..3).map(|port| cap.delayed(t, port)).collect();
+                        held = (0..5).map(|port| cap.delayed(t, port)).collect();
                     }
                 }
                 for container in data {
@@ -290,8 +373,33 @@ pub fn ledger<'scope>(
                         local.late += 1;
                     }
                     let (ledger, _) = customers.entry(event.key).or_insert_with(|| {
+                        // First sighting: new for the link window.
+                        buffers.flags.push(((event.key, Flag::New), time, 1));
+                        buffers.flags.push((
+                            (event.key, Flag::New),
+                            time.saturating_add(link_window),
+                            -1,
+                        ));
                         (Ledger::new(event.customer_id.clone()), Default::default())
                     });
+                    identifiers(event, &mut idents);
+                    let expiry = riskwatch_model::time::ceil_to(
+                        event.ts.saturating_add(link_window),
+                        params.link_granularity,
+                    );
+                    for ident in idents.iter() {
+                        if expiry <= time {
+                            continue;
+                        }
+                        match links.get_mut(&(event.key, *ident)) {
+                            Some(e) => *e = (*e).max(expiry),
+                            None => {
+                                links.insert((event.key, *ident), expiry);
+                                buffers.links.push(((event.key, *ident), time, 1));
+                                deferred.check_link(event.key, expiry, *ident);
+                            }
+                        }
+                    }
                     let mut emit = Emit {
                         key: event.key,
                         out: &mut buffers,
@@ -312,30 +420,81 @@ pub fn ledger<'scope>(
                         deferred: &mut deferred,
                         expired: 0,
                     };
+                    let due_before = ledger.account().oldest_due;
                     ledger.settle(time, params.tick, &params.wake_at_dpd, &mut emit);
+                    let due_after = ledger.account().oldest_due;
+                    if due_before != due_after {
+                        // Delinquent from DPD 1 of the oldest unpaid installment: linear in
+                        // the due date, so a repayment before it cancels the flag.
+                        let at = |due: u64| {
+                            time.max(riskwatch_model::time::ceil_to(due + 1, params.tick))
+                        };
+                        if due_before != 0 {
+                            buffers
+                                .flags
+                                .push(((key, Flag::Delinquent), at(due_before), -1));
+                        }
+                        if due_after != 0 {
+                            buffers
+                                .flags
+                                .push(((key, Flag::Delinquent), at(due_after), 1));
+                        }
+                    }
                     if ledger.account() != &last.0 {
                         if !last.0.customer_id.is_empty() {
-                            buffers.accounts.push(((key, Change::Account(last.0.clone())), time, -1));
+                            buffers.accounts.push((
+                                (key, Change::Account(last.0.clone())),
+                                time,
+                                -1,
+                            ));
                         }
                         last.0 = ledger.account().clone();
-                        buffers.accounts.push(((key, Change::Account(last.0.clone())), time, 1));
+                        buffers
+                            .accounts
+                            .push(((key, Change::Account(last.0.clone())), time, 1));
                     }
                     if let Some(schedule) = ledger.take_schedule_change() {
                         if schedule != last.1 {
                             let old = std::mem::replace(&mut last.1, schedule);
-                            buffers.accounts.push(((key, Change::Schedule(old)), time, -1));
-                            buffers.accounts.push(((key, Change::Schedule(last.1.clone())), time, 1));
+                            buffers
+                                .accounts
+                                .push(((key, Change::Schedule(old)), time, -1));
+                            buffers.accounts.push((
+                                (key, Change::Schedule(last.1.clone())),
+                                time,
+                                1,
+                            ));
                         }
                     }
                 }
                 i = j;
             }
             // Release held retractions the frontier has reached.
-            let limit = frontier.frontier().iter().min().copied().unwrap_or(u64::MAX);
-            deferred.release(limit, &mut buffers);
-            if let [sums_cap, distinct_cap, accounts_cap] = held.as_slice() {
+            let limit = frontier
+                .frontier()
+                .iter()
+                .min()
+                .copied()
+                .unwrap_or(u64::MAX);
+            deferred.release(limit, &mut buffers, &mut links);
+            if let [sums_cap, distinct_cap, accounts_cap, links_cap, flags_cap] = held.as_slice() {
+                if !buffers.links.is_empty() {
+                    links_out
+                        .activate()
+                        .session(links_cap)
+                        .give_iterator(buffers.links.drain(..));
+                }
+                if !buffers.flags.is_empty() {
+                    flags_out
+                        .activate()
+                        .session(flags_cap)
+                        .give_iterator(buffers.flags.drain(..));
+                }
                 if !buffers.sums.is_empty() {
-                    sums_out.activate().session(sums_cap).give_iterator(buffers.sums.drain(..));
+                    sums_out
+                        .activate()
+                        .session(sums_cap)
+                        .give_iterator(buffers.sums.drain(..));
                 }
                 if !buffers.distinct.is_empty() {
                     distinct_out
@@ -350,7 +509,11 @@ pub fn ledger<'scope>(
                         .give_iterator(buffers.accounts.drain(..));
                 }
             }
-            let least = pending.iter().map(|(t, _)| *t).chain(deferred.least()).min();
+            let least = pending
+                .iter()
+                .map(|(t, _)| *t)
+                .chain(deferred.least())
+                .min();
             match least {
                 Some(t) => {
                     for cap in held.iter_mut() {
@@ -366,6 +529,8 @@ pub fn ledger<'scope>(
         sums,
         distinct,
         accounts,
+        links,
+        flags,
     }
 }
 

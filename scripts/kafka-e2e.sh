@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# End-to-end test through a real Kafka-compatible broker (tansu, in memory):
+#
+#   riskwatch gen (+2 bad lines) ─▶ riskwatch produce ─▶ tansu ─▶ riskwatch run × 2 processes
+#                                                                   (--until-idle)
+#                                  riskwatch replay (same book) ─┐       │ alerts, dead letters
+#                                                                ▼       ▼
+#                                     equal after sorting and dropping emitted_at; contracts hold
+#
+# Then a graceful stop: an unbounded `riskwatch run` gets SIGTERM, must exit 0 and record its
+# offsets.
+#
+# tansu is installed into ~/.cache/riskwatch/tansu if missing (`cargo install tansu`, about
+# 11-15 minutes cold, with its own target dir so it never locks the project's). Processes
+# started here are stopped on exit (trap).
+#
+# Environment: RISKWATCH_BIN (default: build with cargo and use target/release/riskwatch),
+# CUSTOMERS (400), DAYS (30), PARTITIONS (4), WORKERS per process (2), KEEP_WORK=1 to keep the
+# work directory, TANSU_BUILD_DIR (/tmp/tansu-build).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO=$(pwd)
+CUSTOMERS=${CUSTOMERS:-400}
+DAYS=${DAYS:-30}
+PARTITIONS=${PARTITIONS:-4}
+WORKERS=${WORKERS:-2}
+TANSU_ROOT="$HOME/.cache/riskwatch/tansu"
+TANSU="$TANSU_ROOT/bin/tansu"
+CHECK_CONTRACTS="${CHECK_CONTRACTS:-$REPO/../shared/tools/check-contracts}"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/riskwatch-kafka-e2e.XXXXXX")
+
+pids=()
+cleanup() {
+  local rc=$?
+  for p in "${pids[@]}"; do
+    kill "$p" 2>/dev/null || true
+  done
+  for p in "${pids[@]}"; do
+    wait "$p" 2>/dev/null || true
+  done
+  if [ "${KEEP_WORK:-0}" = 1 ] || [ $rc -ne 0 ]; then
+    echo "kafka-e2e: work directory kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { echo "kafka-e2e: $*"; }
+fail() { echo "kafka-e2e: FAIL: $*" >&2; exit 1; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_port() {
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# 1. tansu, installed once and cached.
+if [ ! -x "$TANSU" ]; then
+  say "installing tansu into $TANSU_ROOT (about 11-15 minutes, once)"
+  t0=$(date +%s)
+  CARGO_TARGET_DIR="${TANSU_BUILD_DIR:-/tmp/tansu-build}" \
+    cargo install tansu --locked --features dynostore --root "$TANSU_ROOT"
+  say "tansu installed in $(( $(date +%s) - t0 ))s"
+fi
+
+# 2. riskwatch.
+if [ -z "${RISKWATCH_BIN:-}" ]; then
+  cargo build --release --quiet
+  RISKWATCH_BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/riskwatch"
+fi
+RW="$RISKWATCH_BIN"
+[ -x "$RW" ] || fail "no riskwatch binary at $RW"
+
+# 3. The broker, in memory, on a free port.
+PORT=$(free_port)
+BROKER="127.0.0.1:$PORT"
+"$TANSU" broker --listener-url "tcp://$BROKER" --advertised-listener-url "tcp://$BROKER" \
+  --storage-engine memory://tansu/ >"$WORK/tansu.log" 2>&1 &
+pids+=($!)
+wait_port "$PORT" || fail "tansu did not start (see $WORK/tansu.log)"
+say "tansu on $BROKER"
+
+# 4. Topics (the broker does not create them on demand).
+for t in customers loans transactions behaviors; do
+  "$TANSU" topic create --broker "tcp://$BROKER" --partitions "$PARTITIONS" "riskwatch.$t" >/dev/null
+done
+for t in alerts rejected; do
+  "$TANSU" topic create --broker "tcp://$BROKER" --partitions 2 "riskwatch.$t" >/dev/null
+done
+
+# 5. A small book, with two bad records for the dead-letter path.
+"$RW" gen --customers "$CUSTOMERS" --days "$DAYS" --seed 11 --out "$WORK/book" >/dev/null
+echo '{"event_id":"BAD1","customer_id":"C0000001","ts":' >>"$WORK/book/transactions.ndjson"
+echo '{"event_id":"BAD2","customer_id":"C0000002","ts":1767225600000,"type":"purchase"}' \
+  >>"$WORK/book/transactions.ndjson"
+
+# 6. Config: lateness at least the producer's skew (one in-order producer: none), no
+#    wall-clock advance, so the live run must equal replay.
+cat >"$WORK/riskwatch.toml" <<EOF
+[time]
+allowed_lateness = "1m"
+wall_clock_advance = false
+
+[run]
+mode = "kafka"
+state_dir = "$WORK/state"
+
+[kafka]
+brokers = "$BROKER"
+EOF
+
+# 7. Produce the book in event-time order.
+"$RW" produce --input "$WORK/book" --config "$WORK/riskwatch.toml"
+
+# 8. The reference: replay of the same book.
+"$RW" replay --input "$WORK/book" --output "$WORK/replay" --config "$WORK/riskwatch.toml" \
+  --workers 2 >"$WORK/replay.log" 2>&1 || fail "replay failed (see $WORK/replay.log)"
+
+# 9. The live pipeline as a 2-process cluster, until every partition is consumed.
+P0=$(free_port)
+P1=$(free_port)
+HOSTS="127.0.0.1:$P0,127.0.0.1:$P1"
+t0=$(date +%s.%N)
+for i in 0 1; do
+  timeout 600 "$RW" run --config "$WORK/riskwatch.toml" --workers "$WORKERS" \
+    --process "$i" --hosts "$HOSTS" --until-idle >"$WORK/run-$i.log" 2>&1 &
+  pids+=($!)
+  eval "run_pid_$i=$!"
+done
+rc0=0
+rc1=0
+wait "$run_pid_0" || rc0=$?
+wait "$run_pid_1" || rc1=$?
+[ $rc0 -eq 0 ] && [ $rc1 -eq 0 ] ||
+  fail "riskwatch run exited $rc0/$rc1 (see $WORK/run-0.log, $WORK/run-1.log)"
+say "cluster run: $(python3 -c "import time; print(f'{time.time() - $t0:.1f}')")s;" \
+  "$(grep -h '^run (kafka' "$WORK"/run-*.log | tr '\n' ' ')"
+
+# 10. Outputs.
+mkdir -p "$WORK/kafka"
+"$RW" consume --topic riskwatch.alerts --config "$WORK/riskwatch.toml" \
+  --out "$WORK/kafka/alerts.ndjson" --idle-ms 1000 >/dev/null
+"$RW" consume --topic riskwatch.rejected --config "$WORK/riskwatch.toml" \
+  --out "$WORK/kafka/rejected-meta.ndjson" --idle-ms 1000 --meta >/dev/null
+
+# 11. Same alerts as replay (order and emitted_at aside); dead letters with their headers.
+python3 - "$WORK" <<'PY'
+import json, sys, collections
+work = sys.argv[1]
+def alerts(path):
+    out = []
+    for line in open(path):
+        if line.strip():
+            a = json.loads(line)
+            a.pop("emitted_at", None)
+            out.append(json.dumps(a, sort_keys=True))
+    return sorted(out)
+live, ref = alerts(f"{work}/kafka/alerts.ndjson"), alerts(f"{work}/replay/alerts.ndjson")
+if live != ref:
+    a, b = collections.Counter(live), collections.Counter(ref)
+    only_live, only_ref = list((a - b).elements()), list((b - a).elements())
+    print(f"kafka-e2e: FAIL: {len(live)} alerts through Kafka, {len(ref)} from replay; "
+          f"{len(only_live)} only in Kafka, {len(only_ref)} only in replay", file=sys.stderr)
+    for x in only_live[:3]: print("  only kafka: ", x[:300], file=sys.stderr)
+    for x in only_ref[:3]: print("  only replay:", x[:300], file=sys.stderr)
+    sys.exit(1)
+if not ref:
+    print("kafka-e2e: FAIL: replay produced no alerts; the comparison proves nothing", file=sys.stderr)
+    sys.exit(1)
+dead = [json.loads(l) for l in open(f"{work}/kafka/rejected-meta.ndjson") if l.strip()]
+want = sorted(json.loads(l)["reason"] for l in open(f"{work}/replay/rejected.ndjson") if l.strip())
+got = sorted(d["headers"].get("reason") for d in dead)
+if got != want:
+    print(f"kafka-e2e: FAIL: dead letters {got}, replay rejected {want}", file=sys.stderr); sys.exit(1)
+for d in dead:
+    h, v = d["headers"], d["value"]
+    if set(h) != {"reason", "source", "partition", "offset"} or v["reason"] != h["reason"] \
+            or v["source"] != h["source"] or str(v["offset"]) != h["offset"]:
+        print(f"kafka-e2e: FAIL: dead letter headers/value disagree: {d}", file=sys.stderr); sys.exit(1)
+with open(f"{work}/kafka/rejected.ndjson", "w") as f:
+    for d in dead: f.write(json.dumps(d["value"]) + "\n")
+print(f"kafka-e2e: {len(live)} alerts through Kafka equal replay's; dead letters {got}")
+PY
+python3 "$CHECK_CONTRACTS" "$WORK/kafka/alerts.ndjson" "$WORK/kafka/rejected.ndjson" ||
+  fail "outputs read from Kafka break the contracts"
+
+# 12. Graceful stop: an unbounded run gets SIGTERM once it has consumed everything.
+"$RW" run --config "$WORK/riskwatch.toml" --workers 1 --state-dir "$WORK/state-sigterm" \
+  >"$WORK/run-sigterm.log" 2>&1 &
+sig_pid=$!
+pids+=($sig_pid)
+for _ in $(seq 1 120); do
+  grep -q "kafka source: static assignment" "$WORK/run-sigterm.log" && break
+  sleep 0.5
+done
+sleep 5
+kill -TERM "$sig_pid"
+rc=0
+timeout 60 tail --pid="$sig_pid" -f /dev/null || fail "riskwatch run did not stop after SIGTERM"
+wait "$sig_pid" || rc=$?
+[ $rc -eq 0 ] || fail "riskwatch run exited $rc after SIGTERM (see $WORK/run-sigterm.log)"
+python3 - "$WORK/state-sigterm/offsets-process-0.json" "$PARTITIONS" <<'PY' || fail "no offsets recorded on SIGTERM"
+import json, sys
+o = json.load(open(sys.argv[1]))
+n = len(o["positions"])
+assert n == 4 * int(sys.argv[2]), f"{n} positions"
+consumed = sum(max(p["next_offset"], 0) for p in o["positions"])
+assert consumed > 0, "nothing consumed"
+print(f"kafka-e2e: SIGTERM: exit 0, {n} partition offsets recorded ({consumed} records consumed), "
+      f"complete before ts {o['complete_before']}")
+PY
+say "PASS"
