@@ -545,14 +545,8 @@ fn worker_loop(
             );
             s.pause(now).map_err(|e| e.to_string())?;
         }
-        let busy = inflight.released > 0;
-        let wait = if busy {
-            Duration::ZERO
-        } else {
-            Duration::from_millis(2)
-        };
         let taken = s
-            .poll(now, wait, run.poll_batch, &mut batch)
+            .poll(now, Duration::ZERO, run.poll_batch, &mut batch)
             .map_err(|e| e.to_string())?;
         if taken > 0 {
             last_record = now;
@@ -571,11 +565,9 @@ fn worker_loop(
         }
         input.flush();
         control.flush();
-        if inflight.released > 0 || taken > 0 {
-            worker.step();
-        } else {
-            worker.step_or_park(Some(Duration::from_millis(1)));
-        }
+        // Parks (at most 1 ms, so Kafka is polled again soon) only when the dataflow has
+        // nothing to do; timely wakes it when data arrives from other workers.
+        worker.step_or_park(Some(Duration::from_millis(1)));
     }
 
     // Every worker has announced: agree on where to stop.
@@ -635,4 +627,28 @@ fn worker_loop(
         stop,
         positions,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InFlight;
+
+    #[test]
+    fn backpressure_counts_events_and_lag_until_the_output_passes_their_advance() {
+        let mut f = InFlight {
+            advances: Default::default(),
+            unreleased: 0,
+            released: 0,
+        };
+        // 100 events released by an advance to 50 at wall 1_000, 30 more by one to 90 at
+        // wall 1_200, 7 fed but not released yet.
+        f.advances.push_back((50, 1_000, 100));
+        f.advances.push_back((90, 1_200, 30));
+        f.released = 130;
+        f.unreleased = 7;
+        assert_eq!(f.update(40, 1_500), (137, 500));
+        // The output passed 50: the first advance is through.
+        assert_eq!(f.update(50, 1_600), (37, 400));
+        assert_eq!(f.update(u64::MAX, 1_700), (7, 0));
+    }
 }

@@ -10,7 +10,7 @@ use riskwatch_dataflows::operators::ledger::{AccountUpdate, Change};
 use riskwatch_dataflows::plan::Compiled;
 use riskwatch_dataflows::stats::Stats;
 use riskwatch_model::event::Event;
-use riskwatch_model::output::Alert;
+use riskwatch_model::output::{Alert, Case, Decision};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +25,10 @@ use timely::dataflow::ProbeHandle;
 pub struct RunOutput {
     /// Alerts with `ts <= end`, sorted by (ts, customer, strategy, rule).
     pub alerts: Vec<Alert>,
+    /// Decisions with `ts <= end`, sorted by (ts, customer, strategy, id).
+    pub decisions: Vec<Decision>,
+    /// Case events with `ts <= end`, sorted by (ts, customer, strategy, case, seq).
+    pub cases: Vec<Case>,
     /// Counters summed over workers.
     pub stats: Stats,
     /// Feature snapshots, when tracing was asked for (sorted by customer, time).
@@ -176,6 +180,8 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         plan.trace = trace.clone();
         let stats = Rc::new(RefCell::new(Stats::default()));
         let collected: Rc<RefCell<Vec<Alert>>> = Rc::new(RefCell::new(Vec::new()));
+        let decisions: Rc<RefCell<Vec<Decision>>> = Rc::new(RefCell::new(Vec::new()));
+        let cases: Rc<RefCell<Vec<Case>>> = Rc::new(RefCell::new(Vec::new()));
         let probe = ProbeHandle::new();
         let end = opts.end;
         let progress = opts.progress.clone();
@@ -192,38 +198,10 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         };
         worker.dataflow::<u64, _, _>(|scope| {
             let events = input.to_collection(scope);
-            let alerts = build(events, control.to_collection(scope), &plan, stats.clone()).alerts;
-            let sink = collected.clone();
-            if gather {
-                // Gather at global worker 0 as JSON: the contract form, and independent of
-                // the bincode layout timely uses between processes.
-                alerts
-                    .map(|(alert, time, _)| {
-                        (
-                            serde_json::to_string(&alert).expect("alerts serialize"),
-                            time,
-                        )
-                    })
-                    .exchange(|_| 0)
-                    .flat_map(move |(json, time)| {
-                        if time <= end {
-                            let alert: Alert =
-                                serde_json::from_str(&json).expect("alerts round-trip");
-                            sink.borrow_mut().push(alert);
-                        }
-                        None::<()>
-                    })
-                    .probe_with(&probe);
-            } else {
-                alerts
-                    .flat_map(move |(alert, time, _diff)| {
-                        if time <= end {
-                            sink.borrow_mut().push(alert);
-                        }
-                        None::<()>
-                    })
-                    .probe_with(&probe);
-            }
+            let outputs = build(events, control.to_collection(scope), &plan, stats.clone());
+            capture(outputs.alerts, end, gather, collected.clone(), &probe);
+            capture(outputs.decisions, end, gather, decisions.clone(), &probe);
+            capture(outputs.cases, end, gather, cases.clone(), &probe);
         });
         let mut iter = mine.into_iter().peekable();
         let mut lag: Vec<u64> = Vec::new();
@@ -278,11 +256,13 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         worker.step_while(|| probe.less_than(&(end + 1)));
         worker.drop_dataflow(dataflow);
         let alerts = std::mem::take(&mut *collected.borrow_mut());
+        let decisions = std::mem::take(&mut *decisions.borrow_mut());
+        let cases = std::mem::take(&mut *cases.borrow_mut());
         let stats = stats.borrow().clone();
         let trace = trace
             .map(|t| std::mem::take(&mut *t.borrow_mut()))
             .unwrap_or_default();
-        (alerts, stats, trace)
+        (alerts, decisions, cases, stats, trace)
     })
     .expect("timely workers start");
     if let Some(p) = &progress {
@@ -290,8 +270,10 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
     }
     let mut out = RunOutput::default();
     for result in guards.join() {
-        let (alerts, stats, trace) = result.expect("a worker panicked");
+        let (alerts, decisions, cases, stats, trace) = result.expect("a worker panicked");
         out.alerts.extend(alerts);
+        out.decisions.extend(decisions);
+        out.cases.extend(cases);
         out.stats.merge(&stats);
         out.trace.extend(trace);
     }
@@ -303,7 +285,65 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
             &b.rule_id,
         ))
     });
+    out.decisions.sort_by(|a, b| {
+        (a.ts, &a.customer_id, &a.strategy, &a.decision_id).cmp(&(
+            b.ts,
+            &b.customer_id,
+            &b.strategy,
+            &b.decision_id,
+        ))
+    });
+    out.cases.sort_by(|a, b| {
+        (a.ts, &a.customer_id, &a.strategy, &a.case_id, a.seq).cmp(&(
+            b.ts,
+            &b.customer_id,
+            &b.strategy,
+            &b.case_id,
+            b.seq,
+        ))
+    });
     out.trace
         .sort_by(|a, b| (&a.customer_id, a.time).cmp(&(&b.customer_id, b.time)));
     out
+}
+
+/// Collects an output stream's records with time ≤ `end` into `sink`; in a cluster, first
+/// gathers them at global worker 0 as JSON (the contract form, independent of the bincode
+/// layout timely uses between processes).
+fn capture<'scope, T>(
+    stream: timely::dataflow::StreamVec<'scope, u64, (T, u64, isize)>,
+    end: u64,
+    gather: bool,
+    sink: Rc<RefCell<Vec<T>>>,
+    probe: &ProbeHandle<u64>,
+) where
+    T: serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    if gather {
+        stream
+            .map(|(record, time, _)| {
+                (
+                    serde_json::to_string(&record).expect("outputs serialize"),
+                    time,
+                )
+            })
+            .exchange(|_| 0)
+            .flat_map(move |(json, time)| {
+                if time <= end {
+                    let record: T = serde_json::from_str(&json).expect("outputs round-trip");
+                    sink.borrow_mut().push(record);
+                }
+                None::<()>
+            })
+            .probe_with(probe);
+    } else {
+        stream
+            .flat_map(move |(record, time, _diff)| {
+                if time <= end {
+                    sink.borrow_mut().push(record);
+                }
+                None::<()>
+            })
+            .probe_with(probe);
+    }
 }

@@ -94,6 +94,10 @@ pub struct Summary {
     pub evaluations: u64,
     /// Alerts by strategy, then rule.
     pub alerts_by_rule: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Decisions by strategy, then kind.
+    pub decisions_by_kind: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Case events by strategy, then stage and event (`M1 opened`).
+    pub cases_by_stage: BTreeMap<String, BTreeMap<String, u64>>,
     /// Alerts by strategy, then severity.
     pub alerts_by_severity: BTreeMap<String, BTreeMap<String, u64>>,
     /// Customers at each level 0–4 at the end, per strategy.
@@ -175,8 +179,8 @@ pub fn replay(
     }
 
     write_ndjson(&output.join("alerts.ndjson"), out.alerts.iter())?;
-    write_lines(&output.join("decisions.ndjson"), std::iter::empty())?;
-    write_lines(&output.join("cases.ndjson"), std::iter::empty())?;
+    write_ndjson(&output.join("decisions.ndjson"), out.decisions.iter())?;
+    write_ndjson(&output.join("cases.ndjson"), out.cases.iter())?;
     write_lines(&output.join("rejected.ndjson"), rejected.iter())?;
 
     let names = riskwatch_model::event::Stream::ALL;
@@ -216,6 +220,30 @@ pub fn replay(
             .entry(a.strategy.clone())
             .or_default()
             .entry(a.severity.name().to_string())
+            .or_default() += 1;
+    }
+    for d in &out.decisions {
+        *summary
+            .decisions_by_kind
+            .entry(d.strategy.clone())
+            .or_default()
+            .entry(d.kind.name().to_string())
+            .or_default() += 1;
+    }
+    for c in &out.cases {
+        let key = serde_json::to_value(c.stage)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let event = serde_json::to_value(c.event)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        *summary
+            .cases_by_stage
+            .entry(c.strategy.clone())
+            .or_default()
+            .entry(format!("{key} {event}"))
             .or_default() += 1;
     }
     let total_s = start.elapsed().as_secs_f64();

@@ -25,6 +25,10 @@ pub struct Strategies {
     pub mode: ExperimentMode,
     /// Index of the champion.
     pub champion: usize,
+    /// Action policy of each strategy (same order as `list`).
+    pub policies: Vec<crate::actions::Policy>,
+    /// Case policy of each strategy.
+    pub cases: Vec<crate::cases::CasesPolicy>,
 }
 
 impl Strategies {
@@ -70,6 +74,10 @@ pub struct StrategyState {
     pub level: u8,
     /// Current score.
     pub score: f64,
+    /// Limit and pricing state of this strategy for the customer.
+    pub actions: crate::actions::ActionState,
+    /// Collection case state of this strategy for the customer.
+    pub cases: crate::cases::CaseState,
 }
 
 /// Everything the evaluator keeps per customer.
@@ -127,12 +135,44 @@ pub fn features(
     }
 }
 
-/// Reusable buffers for [`evaluate`].
+/// Reusable buffers for [`evaluate`], and what an evaluation asks of its caller.
 #[derive(Default)]
 pub struct Scratch {
     values: Vec<Option<f64>>,
     assigned: Vec<(usize, bool)>,
+    drafts: Vec<crate::actions::DecisionDraft>,
+    case_drafts: Vec<crate::cases::CaseDraft>,
+    loans: Vec<crate::cases::LoanDelinquency>,
+    /// After [`evaluate`]: the earliest later time at which the customer must be
+    /// re-evaluated without an event (a decision taking effect, a restore falling due, a
+    /// pre-collection window opening).
+    pub wake: Option<u64>,
 }
+
+/// Everything one evaluation emits.
+#[derive(Default)]
+pub struct Emitted {
+    /// Alerts.
+    pub alerts: Vec<Alert>,
+    /// Limit and pricing decisions.
+    pub decisions: Vec<riskwatch_model::output::Decision>,
+    /// Collection case events.
+    pub cases: Vec<riskwatch_model::output::Case>,
+}
+
+/// One output record of the evaluator.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Output {
+    /// An alert.
+    Alert(Alert),
+    /// A limit or pricing decision.
+    Decision(riskwatch_model::output::Decision),
+    /// A collection case event.
+    Case(riskwatch_model::output::Case),
+}
+
+/// Per worker and strategy: the decision circuit breakers.
+pub type Breakers = Vec<crate::actions::Breaker>;
 
 /// Re-evaluates one customer at time `t` and pushes the alerts the change causes.
 ///
@@ -145,8 +185,13 @@ pub fn evaluate(
     t: u64,
     scratch: &mut Scratch,
     emitted_at: u64,
-    alerts: &mut Vec<Alert>,
+    out: &mut Emitted,
+    breakers: &mut Breakers,
 ) {
+    scratch.wake = None;
+    if breakers.len() != strategies.list.len() {
+        breakers.resize_with(strategies.list.len(), crate::actions::Breaker::new);
+    }
     if state.strategies.len() != strategies.list.len() {
         state
             .strategies
@@ -158,15 +203,34 @@ pub fn evaluate(
         }
         return;
     }
+    strategies.assigned(&state.account.customer_id, &mut scratch.assigned);
+    // The customer's current limit and APR: the latest of the customers record and the
+    // acting strategy's own decisions (shadow challengers never act).
+    let record = crate::actions::Terms {
+        limit: state.account.limit,
+        apr_bps: state.account.apr_bps,
+        frozen: state.account.status == CustomerStatus::Frozen,
+    };
+    let acting = scratch
+        .assigned
+        .iter()
+        .find(|(_, shadow)| !shadow)
+        .map(|(i, _)| *i)
+        .unwrap_or(strategies.champion);
+    let terms = state.strategies[acting]
+        .actions
+        .current(record, state.account.record_ts);
+    let mut account = state.account.clone();
+    account.limit = terms.limit;
+    account.apr_bps = terms.apr_bps;
     features(
         layout,
         &state.slots,
-        &state.account,
+        &account,
         state.ring.as_ref(),
         t,
         &mut scratch.values,
     );
-    strategies.assigned(&state.account.customer_id, &mut scratch.assigned);
     for &(si, shadow) in &scratch.assigned {
         let strategy = &strategies.list[si];
         let st = &mut state.strategies[si];
@@ -176,6 +240,7 @@ pub fn evaluate(
         let verdict = strategy.evaluate(&scratch.values);
         let newly = verdict.firing & !st.firing;
         let rose = verdict.level > st.level;
+        let alerts = &mut out.alerts;
         if newly != 0 || rose {
             let make = |rule_id: &str,
                         version: Option<u32>,
@@ -249,7 +314,105 @@ pub fn evaluate(
         st.firing = verdict.firing;
         st.level = verdict.level;
         st.score = verdict.score;
+
+        // Limit and pricing decisions.
+        scratch.drafts.clear();
+        let wake_actions = crate::actions::decide(
+            &strategies.policies[si],
+            &mut st.actions,
+            &crate::actions::ActionInput {
+                t,
+                level: verdict.level,
+                firing: verdict.firing,
+                balance: state.account.balance,
+                record,
+                record_ts: state.account.record_ts,
+            },
+            &mut breakers[si],
+            &mut scratch.drafts,
+        );
+        let mut wake = wake_actions;
+        if !scratch.drafts.is_empty() {
+            let reasons = decision_reasons(strategy, verdict.firing, &scratch.values);
+            for draft in &scratch.drafts {
+                wake = min_some(wake, Some(draft.effective_at));
+                out.decisions.push(strategies.policies[si].decision(
+                    draft,
+                    &crate::actions::DecisionContext {
+                        strategy: &strategy.name,
+                        strategy_version: &strategy.version,
+                        customer_id: &state.account.customer_id,
+                        shadow,
+                        emitted_at,
+                        level: verdict.level,
+                        score: verdict.score,
+                        reasons: &reasons,
+                    },
+                ));
+            }
+        }
+
+        // Collection cases.
+        let mut input = crate::cases::CaseInput::from_schedule(&state.schedule, t);
+        input.level = verdict.level;
+        input.score = verdict.score;
+        input.ring_member = state.ring.is_some();
+        scratch.case_drafts.clear();
+        let wake_cases = crate::cases::step(
+            &strategies.cases[si],
+            &mut st.cases,
+            &input,
+            &mut scratch.case_drafts,
+        );
+        wake = min_some(wake, wake_cases);
+        if !scratch.case_drafts.is_empty() {
+            crate::cases::loan_delinquency(&state.schedule, t, &mut scratch.loans);
+            let reasons = decision_reasons(strategy, verdict.firing, &scratch.values);
+            for draft in &scratch.case_drafts {
+                out.cases.push(strategies.cases[si].case(
+                    draft,
+                    &crate::cases::CaseContext {
+                        strategy: &strategy.name,
+                        strategy_version: &strategy.version,
+                        customer_id: &state.account.customer_id,
+                        shadow,
+                        emitted_at,
+                        input: &input,
+                        reasons: &reasons,
+                        loans: &scratch.loans,
+                    },
+                ));
+            }
+        }
+        scratch.wake = min_some(scratch.wake, wake.filter(|w| *w > t));
     }
+}
+
+fn min_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// The reasons carried by decisions and cases: the firing rules, then score components.
+fn decision_reasons(strategy: &Strategy, firing: u64, values: &[Option<f64>]) -> Vec<Reason> {
+    let mut reasons: Vec<Reason> = strategy
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| firing & (1 << i) != 0)
+        .map(|(_, r)| Reason {
+            code: r.id.clone(),
+            feature: None,
+            value: None,
+            threshold: None,
+            text: r.description.clone(),
+        })
+        .collect();
+    reasons.extend(strategy.score_reasons(values, 3));
+    reasons
 }
 
 /// Severity of a "level" alert.

@@ -16,6 +16,7 @@
 //! tick and retracts each window's share at `ceil_g(ts + W)`, so `count_total` yields the
 //! current feature vector of every customer whose windows changed, once per tick.
 
+use crate::evaluate::Output;
 use crate::evaluate::Strategies;
 use crate::layout::Layout;
 use crate::operators::evaluate::evaluate_alerts;
@@ -28,7 +29,7 @@ use differential_dataflow::operators::count::CountTotal;
 use differential_dataflow::operators::threshold::ThresholdTotal;
 use differential_dataflow::VecCollection;
 use riskwatch_model::event::Event;
-use riskwatch_model::output::Alert;
+use riskwatch_model::output::{Alert, Case, Decision};
 use std::cell::RefCell;
 use std::rc::Rc;
 use timely::dataflow::operators::vec::Map as _;
@@ -73,6 +74,10 @@ pub struct FeatureSnapshot {
 pub struct Outputs<'scope> {
     /// Early-warning alerts.
     pub alerts: StreamVec<'scope, u64, (Alert, u64, isize)>,
+    /// Limit and pricing decisions.
+    pub decisions: StreamVec<'scope, u64, (Decision, u64, isize)>,
+    /// Collection case events.
+    pub cases: StreamVec<'scope, u64, (Case, u64, isize)>,
 }
 
 /// Builds the graph over `events` (each at time `ceil_tick(ts)`, or later if late) and
@@ -120,7 +125,7 @@ pub fn build<'scope>(
         &plan.rings,
     )
     .map(|(key, info)| (key, Change::Ring(info)));
-    let alerts = evaluate_alerts(
+    let records = evaluate_alerts(
         features.inner,
         ledger_out
             .accounts
@@ -131,5 +136,21 @@ pub fn build<'scope>(
         stats,
         plan.trace.clone(),
     );
-    Outputs { alerts }
+    let alerts = records.clone().flat_map(|(r, t, d)| match r {
+        Output::Alert(a) => Some((a, t, d)),
+        _ => None,
+    });
+    let decisions = records.clone().flat_map(|(r, t, d)| match r {
+        Output::Decision(x) => Some((x, t, d)),
+        _ => None,
+    });
+    let cases = records.flat_map(|(r, t, d)| match r {
+        Output::Case(x) => Some((x, t, d)),
+        _ => None,
+    });
+    Outputs {
+        alerts,
+        decisions,
+        cases,
+    }
 }

@@ -43,6 +43,8 @@ pub struct Account {
     pub oldest_due: u64,
     /// Sum of unpaid installment amounts (due or not).
     pub unpaid: u64,
+    /// `ts` of the latest customers record (0 before the first).
+    pub record_ts: u64,
 }
 
 /// A customer's unpaid installments, per loan: what collection cases are built from.
@@ -252,6 +254,7 @@ impl Ledger {
                 self.account.limit = c.credit_limit;
                 self.account.apr_bps = c.apr_bps;
                 self.account.status = c.status;
+                self.account.record_ts = event.ts;
                 if let Some(b) = c.balance {
                     self.account.balance = b;
                 }

@@ -38,12 +38,21 @@ pub fn compile(
         .iter()
         .position(|s| s.role == Role::Champion)
         .expect("validated: one champion");
+    let tick = config.time.tick.ms();
+    let mut policies = Vec::new();
+    let mut cases = Vec::new();
+    for (i, s) in config.strategies.iter().enumerate() {
+        policies.push(crate::actions::Policy::compile(s, i, tick)?);
+        cases.push(crate::cases::CasesPolicy::compile(s, i)?);
+    }
     Ok(Compiled {
         layout,
         strategies: Strategies {
             list,
             mode: config.experiment.mode,
             champion,
+            policies,
+            cases,
         },
         tick: config.time.tick.ms(),
         dedupe_horizon: config.dedupe_horizon(),

@@ -89,12 +89,12 @@ type Node = (u8, u64);
 /// - `delinquent`: customer keys currently delinquent (DPD ≥ 1); presence only.
 /// - `new_customers`: customer keys first seen within the new-customer window; presence only.
 ///
-/// An identifier linked to more than `config.max_customers_per_identifier` distinct
-/// customers is a hub and is ignored: it links nobody, whatever else it touches.
-///
-/// Only identifiers shared by 2 to `max_customers_per_identifier` customers enter the
-/// graph: an identifier of one customer links nobody, so the label propagation never sees
-/// the great majority of customers, who share nothing.
+/// Only identifiers linked to 2 to `config.max_customers_per_identifier` distinct
+/// customers at a time enter the graph. One linked to more is a hub (a carrier-NAT IP) and
+/// links nobody while it is one; one of a single customer links nobody anyway, so the label
+/// propagation never sees the great majority of customers, who share nothing. A hub is
+/// recognised only once the window holds more than the threshold of its customers: right
+/// after a cold start, before the window has filled, it may still link them.
 ///
 /// Cost: arrangements of the distinct links (by pair and by identifier), of link counts
 /// per identifier, of the shared graph's edges, of its labels per propagation round, and of

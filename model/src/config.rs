@@ -1007,7 +1007,7 @@ impl Default for KafkaConfig {
             linger: Millis(5),
             batch_size_bytes: 1 << 20,
             message_timeout: Millis(120_000),
-            fetch_wait_max: Millis(50),
+            fetch_wait_max: Millis(10),
             consumer: Default::default(),
             producer: Default::default(),
         }
@@ -1615,5 +1615,41 @@ mod tests {
         let err = Config::from_toml(text).unwrap_err();
         assert_eq!(err.key, "window[0].features");
         assert!(err.reason.contains("cash"), "{err}");
+    }
+
+    #[test]
+    fn kafka_defaults_select_files_and_name_distinct_topics() {
+        let c = Config::default();
+        assert_eq!(c.run.mode, RunMode::Files);
+        assert_eq!(
+            c.kafka,
+            KafkaConfig::default(),
+            "the shipped file lists the defaults"
+        );
+        assert_eq!(c.run, RunConfig::default());
+        assert_eq!(
+            c.kafka.topics.inputs()[crate::event::Stream::Transactions as usize],
+            "riskwatch.transactions"
+        );
+    }
+
+    #[test]
+    fn kafka_secrets_in_the_config_file_are_refused() {
+        let err =
+            Config::from_toml("[kafka.consumer]\n\"sasl.password\" = \"hunter2\"\n").unwrap_err();
+        assert_eq!(err.key, "kafka.consumer.sasl.password");
+        let err = Config::from_toml("[kafka]\nsasl_password = \"hunter2\"\n").unwrap_err();
+        assert!(err.to_string().contains("sasl_password"), "{err}");
+    }
+
+    #[test]
+    fn kafka_topics_must_be_valid_and_distinct() {
+        let err = Config::from_toml("[kafka.topics]\nalerts = \"riskwatch.loans\"\n").unwrap_err();
+        assert_eq!(err.key, "kafka.topics.alerts");
+        let err = Config::from_toml("[kafka.topics]\ncases = \"a b\"\n").unwrap_err();
+        assert_eq!(err.key, "kafka.topics.cases");
+        let err =
+            Config::from_toml("[run]\nmode = \"kafka\"\n[kafka]\nbrokers = \"\"\n").unwrap_err();
+        assert_eq!(err.key, "kafka.brokers");
     }
 }

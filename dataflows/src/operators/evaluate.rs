@@ -11,13 +11,15 @@
 //! the new one; an account change likewise) and evaluates each changed customer exactly
 //! once, in key order.
 
-use crate::evaluate::{evaluate, features as feature_values, CustomerState, Scratch, Strategies};
+use crate::evaluate::{
+    evaluate, features as feature_values, Breakers, CustomerState, Emitted, Output, Scratch,
+    Strategies,
+};
 use crate::graph::FeatureSnapshot;
 use crate::layout::Layout;
 use crate::operators::ledger::{AccountUpdate, Change, KeyHasher};
 use crate::slots::Slots;
 use crate::stats::Stats;
-use riskwatch_model::output::Alert;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -44,10 +46,10 @@ pub fn evaluate_alerts<'scope>(
     strategies: Rc<Strategies>,
     stats: Rc<RefCell<Stats>>,
     trace: Option<Rc<RefCell<Vec<FeatureSnapshot>>>>,
-) -> StreamVec<'scope, u64, (Alert, u64, isize)> {
+) -> StreamVec<'scope, u64, (Output, u64, isize)> {
     let ex1 = Exchange::new(|u: &((u64, Slots), u64, isize)| (u.0).0);
     let ex2 = Exchange::new(|u: &(AccountUpdate, u64, isize)| (u.0).0);
-    features.binary_frontier::<_, CapacityContainerBuilder<Vec<(Alert, u64, isize)>>, _, _, _, _>(
+    features.binary_frontier::<_, CapacityContainerBuilder<Vec<(Output, u64, isize)>>, _, _, _, _>(
         ledger,
         ex1,
         ex2,
@@ -59,7 +61,11 @@ pub fn evaluate_alerts<'scope>(
             let mut held: Option<Capability<u64>> = None;
             let mut customers: HashMap<u64, CustomerState, KeyHasher> = HashMap::default();
             let mut scratch = Scratch::default();
-            let mut alerts: Vec<(Alert, u64, isize)> = Vec::new();
+            let mut alerts: Vec<(Output, u64, isize)> = Vec::new();
+            let mut emitted = Emitted::default();
+            let mut breakers: Breakers = Vec::new();
+            // Self-scheduled wake-ups (decisions taking effect, restores, pre-collection).
+            let mut wakes: Vec<(u64, u64, Change, isize)> = Vec::new();
             let mut keys: Vec<u64> = Vec::new();
             let mut before: Vec<u8> = Vec::new();
             let mut reconfigure: Option<String> = None;
@@ -178,8 +184,6 @@ pub fn evaluate_alerts<'scope>(
                         before.clear();
                         before.extend(state.strategies.iter().map(|s| s.level));
                         let new = state.strategies.is_empty();
-                        let first_alert = alerts.len();
-                        let mut fresh = Vec::new();
                         evaluate(
                             &layout,
                             &strategies,
@@ -187,10 +191,25 @@ pub fn evaluate_alerts<'scope>(
                             time,
                             &mut scratch,
                             emitted_at,
-                            &mut fresh,
+                            &mut emitted,
+                            &mut breakers,
                         );
-                        alerts.extend(fresh.into_iter().map(|a| (a, time, 1)));
-                        let _ = first_alert;
+                        alerts.extend(
+                            emitted
+                                .alerts
+                                .drain(..)
+                                .map(|a| (Output::Alert(a), time, 1)),
+                        );
+                        alerts.extend(
+                            emitted
+                                .decisions
+                                .drain(..)
+                                .map(|d| (Output::Decision(d), time, 1)),
+                        );
+                        alerts.extend(emitted.cases.drain(..).map(|c| (Output::Case(c), time, 1)));
+                        if let Some(w) = scratch.wake {
+                            wakes.push((w, *key, Change::Wake, 1));
+                        }
                         local.evaluations += 1;
                         if let Some(trace) = trace.as_ref() {
                             let mut values = Vec::new();
@@ -249,6 +268,7 @@ pub fn evaluate_alerts<'scope>(
                 }
                 features_in.drain(..f_ready);
                 accounts_in.drain(..a_ready);
+                accounts_in.append(&mut wakes);
                 if let Some(cap) = held.as_ref() {
                     if !alerts.is_empty() {
                         output.session(cap).give_iterator(alerts.drain(..));
