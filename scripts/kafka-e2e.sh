@@ -7,8 +7,8 @@
 #                                                                ▼       ▼
 #                                     equal after sorting and dropping emitted_at; contracts hold
 #
-# Then a graceful stop: an unbounded `riskwatch run` gets SIGTERM, must exit 0 and record its
-# offsets.
+# Then a graceful stop: SIGTERM to one process of an unbounded 2-process run must stop both,
+# with exit 0 and their offsets recorded.
 #
 # tansu is installed into ~/.cache/riskwatch/tansu if missing (`cargo install tansu`, about
 # 11-15 minutes cold, with its own target dir so it never locks the project's). Processes
@@ -194,29 +194,40 @@ PY
 python3 "$CHECK_CONTRACTS" "$WORK/kafka/alerts.ndjson" "$WORK/kafka/rejected.ndjson" ||
   fail "outputs read from Kafka break the contracts"
 
-# 12. Graceful stop: an unbounded run gets SIGTERM once it has consumed everything.
-"$RW" run --config "$WORK/riskwatch.toml" --workers 1 --state-dir "$WORK/state-sigterm" \
-  >"$WORK/run-sigterm.log" 2>&1 &
-sig_pid=$!
-pids+=($sig_pid)
+# 12. Graceful stop: an unbounded 2-process run; SIGTERM to process 1 only must stop both
+#     (the stop is broadcast), each exits 0 and records its offsets.
+P0=$(free_port)
+P1=$(free_port)
+HOSTS="127.0.0.1:$P0,127.0.0.1:$P1"
+for i in 0 1; do
+  "$RW" run --config "$WORK/riskwatch.toml" --workers 1 --process "$i" --hosts "$HOSTS" \
+    --state-dir "$WORK/state-sigterm" >"$WORK/run-sigterm-$i.log" 2>&1 &
+  pids+=($!)
+  eval "sig_pid_$i=$!"
+done
 for _ in $(seq 1 120); do
-  grep -q "kafka source: static assignment" "$WORK/run-sigterm.log" && break
+  grep -q "kafka source: static assignment" "$WORK/run-sigterm-1.log" && break
   sleep 0.5
 done
 sleep 5
-kill -TERM "$sig_pid"
-rc=0
-timeout 60 tail --pid="$sig_pid" -f /dev/null || fail "riskwatch run did not stop after SIGTERM"
-wait "$sig_pid" || rc=$?
-[ $rc -eq 0 ] || fail "riskwatch run exited $rc after SIGTERM (see $WORK/run-sigterm.log)"
-python3 - "$WORK/state-sigterm/offsets-process-0.json" "$PARTITIONS" <<'PY' || fail "no offsets recorded on SIGTERM"
+kill -TERM "$sig_pid_1"
+for i in 0 1; do
+  pid_var="sig_pid_$i"
+  rc=0
+  timeout 60 tail --pid="${!pid_var}" -f /dev/null ||
+    fail "riskwatch run (process $i) did not stop after SIGTERM"
+  wait "${!pid_var}" || rc=$?
+  [ $rc -eq 0 ] || fail "riskwatch run (process $i) exited $rc after SIGTERM (see $WORK/run-sigterm-$i.log)"
+done
+python3 - "$WORK/state-sigterm" "$PARTITIONS" <<'PY' || fail "offsets not recorded on SIGTERM"
 import json, sys
-o = json.load(open(sys.argv[1]))
-n = len(o["positions"])
+files = [json.load(open(f"{sys.argv[1]}/offsets-process-{i}.json")) for i in (0, 1)]
+n = sum(len(o["positions"]) for o in files)
 assert n == 4 * int(sys.argv[2]), f"{n} positions"
-consumed = sum(max(p["next_offset"], 0) for p in o["positions"])
+consumed = sum(max(p["next_offset"], 0) for o in files for p in o["positions"])
 assert consumed > 0, "nothing consumed"
-print(f"kafka-e2e: SIGTERM: exit 0, {n} partition offsets recorded ({consumed} records consumed), "
-      f"complete before ts {o['complete_before']}")
+assert files[0]["complete_before"] == files[1]["complete_before"]
+print(f"kafka-e2e: SIGTERM to process 1: both exit 0, {n} partition offsets recorded "
+      f"({consumed} records consumed), complete before ts {files[0]['complete_before']}")
 PY
 say "PASS"

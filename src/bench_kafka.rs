@@ -227,7 +227,7 @@ fn produce_stream(
                     65..=74 => "cash_withdrawal",
                     _ => "repayment",
                 };
-                let status = if next() % 50 == 0 {
+                let status = if next().is_multiple_of(50) {
                     "declined"
                 } else {
                     "approved"

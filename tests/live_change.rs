@@ -34,6 +34,16 @@ fn compiled(path: &Path) -> Compiled {
     compile(&config, |_| Err("no imports".into())).unwrap()
 }
 
+/// A copy of `path` whose (single) strategy decides in dry-run mode: decisions then never
+/// change limits, so features do not depend on the decision history and two runs with
+/// different strategies before the change can be compared feature for feature after it.
+fn dry_run_copy(path: &Path, dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(path).unwrap() + "\n[strategy.policy]\ndry_run = true\n";
+    let out = dir.join(path.file_name().unwrap());
+    std::fs::write(&out, text).unwrap();
+    out
+}
+
 fn replay(dir: &Path, c: &Compiled, changes: Vec<(u64, String)>) -> RunOutput {
     let texts: Vec<Vec<u8>> = Stream::ALL
         .iter()
@@ -85,9 +95,9 @@ fn state_at(line: &[(u64, State)], t: u64) -> Option<&State> {
 #[test]
 fn threshold_change_equals_new_config_from_the_start() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let old_path = root.join("deploy/config/riskwatch.toml");
-    let new_path = root.join("tests/fixtures/challenger.toml");
     let dir = book("threshold");
+    let old_path = dry_run_copy(&root.join("deploy/config/riskwatch.toml"), &dir);
+    let new_path = dry_run_copy(&root.join("tests/fixtures/challenger.toml"), &dir);
     let old = compiled(&old_path);
     let new = compiled(&new_path);
     // Change at day 35 of the book (2026-01-01 + 35 d), between ticks on purpose.
@@ -173,5 +183,57 @@ fn a_change_of_windows_is_rejected_with_the_key() {
     std::fs::write(&path, text).unwrap();
     let err = load_strategy_change(&path, &old).unwrap_err().to_string();
     assert!(err.contains("window"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn actions_continue_from_the_state_held_at_the_change() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = book("actions");
+    let old = compiled(&root.join("deploy/config/riskwatch.toml"));
+    let change = ceil_to(1_767_225_600_000 + 30 * 86_400_000, old.tick);
+    let json = load_strategy_change(&root.join("tests/fixtures/challenger.toml"), &old).unwrap();
+    let switched = replay(&dir, &old, vec![(change, json)]);
+    let baseline = replay(&dir, &old, Vec::new());
+    // Before the change: the same decisions.
+    let ids = |o: &RunOutput, before: bool| -> Vec<String> {
+        o.decisions
+            .iter()
+            .filter(|d| (d.ts < change) == before)
+            .map(|d| d.decision_id.clone())
+            .collect()
+    };
+    assert_eq!(ids(&switched, true), ids(&baseline, true));
+    // Across the change, each customer's limit chain continues: a limit decision starts
+    // from the limit the previous one set (the action state held at the change carried
+    // over instead of starting from the customers record again).
+    let mut last_limit: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut across = 0;
+    for d in &switched.decisions {
+        if let (Some(old), Some(new)) = (d.old_limit, d.new_limit) {
+            if let Some(prev) = last_limit.get(d.customer_id.as_str()) {
+                assert_eq!(
+                    old, *prev,
+                    "{}: limit chain broken at {}",
+                    d.customer_id, d.ts
+                );
+                across += (d.ts >= change) as usize;
+            }
+            last_limit.insert(d.customer_id.as_str(), new);
+        }
+    }
+    assert!(
+        across > 0,
+        "no limit decision continued a chain after the change"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for d in &switched.decisions {
+        assert!(
+            seen.insert(d.decision_id.clone()),
+            "duplicate decision {}",
+            d.decision_id
+        );
+    }
+    assert!(!switched.decisions.is_empty());
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -27,12 +27,18 @@ const WINDOW: u64 = 30 * DAY_MS;
 /// Expiry granularity of links (the default `rings.link_granularity`).
 const GRANULE: u64 = 90 * 60_000;
 
+/// What the truth file says of a customer: archetype, ring, `defaults_at`.
+type Truth = (String, Option<String>, Option<u64>);
+
+/// An input update of [`run`]: time, a link or a delinquent customer, and the difference.
+type Update = (u64, Option<(u64, u64)>, Option<u64>, isize);
+
 /// A generated book as the ring detector sees it.
 struct Book {
     /// End of the period (exclusive), epoch ms.
     end: u64,
     /// Per customer key: archetype, truth ring, `defaults_at`.
-    truth: BTreeMap<u64, (String, Option<String>, Option<u64>)>,
+    truth: BTreeMap<u64, Truth>,
     /// Every sighting of an identifier: `(ts, customer key, kind-tagged identifier)`.
     sightings: Vec<(u64, u64, u64)>,
 }
@@ -115,7 +121,7 @@ impl Book {
             .filter(|(_, truths)| truths.len() > 1 || truths.contains(&None))
             .map(|(ring, truths)| format!("{} holds {truths:?}", ring_id(*ring)))
             .collect();
-        let share = |pick: &dyn Fn(&(String, Option<String>, Option<u64>)) -> bool| {
+        let share = |pick: &dyn Fn(&Truth) -> bool| {
             let all: Vec<&u64> = self
                 .truth
                 .iter()
@@ -162,7 +168,7 @@ fn run(
                 (links_in, delinquent_in, new_in, probe)
             });
         // Feed a day at a time, each update at its own time, as a replay would.
-        let mut updates: Vec<(u64, Option<(u64, u64)>, Option<u64>, isize)> = links
+        let mut updates: Vec<Update> = links
             .into_iter()
             .map(|(link, time, diff)| (time, Some(link), None, diff))
             .chain(

@@ -21,7 +21,8 @@ use crate::operators::ledger::{AccountUpdate, Change, KeyHasher};
 use crate::slots::Slots;
 use crate::stats::Stats;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use timely::container::CapacityContainerBuilder;
@@ -65,7 +66,9 @@ pub fn evaluate_alerts<'scope>(
             let mut emitted = Emitted::default();
             let mut breakers: Breakers = Vec::new();
             // Self-scheduled wake-ups (decisions taking effect, restores, pre-collection).
-            let mut wakes: Vec<(u64, u64, Change, isize)> = Vec::new();
+            // Kept apart and merged in time order: a wake-up requested while processing a time
+            // can fall before later times of the same activation.
+            let mut wakes: BinaryHeap<Reverse<(u64, u64)>> = BinaryHeap::new();
             let mut keys: Vec<u64> = Vec::new();
             let mut before: Vec<u8> = Vec::new();
             let mut reconfigure: Option<String> = None;
@@ -107,17 +110,25 @@ pub fn evaluate_alerts<'scope>(
                 let mut local = Stats::default();
                 let emitted_at = wall_clock_ms();
                 let (mut fi, mut ai) = (0, 0);
-                while fi < f_ready || ai < a_ready {
-                    let time = match (
-                        features_in.get(fi).filter(|_| fi < f_ready),
-                        accounts_in.get(ai).filter(|_| ai < a_ready),
-                    ) {
-                        (Some(f), Some(a)) => f.0.min(a.0),
-                        (Some(f), None) => f.0,
-                        (None, Some(a)) => a.0,
-                        (None, None) => unreachable!("loop condition"),
-                    };
+                loop {
+                    let next_wake = wakes.peek().map(|Reverse((t, _))| *t).filter(|t| ready(t));
+                    let time = [
+                        features_in.get(fi).filter(|_| fi < f_ready).map(|f| f.0),
+                        accounts_in.get(ai).filter(|_| ai < a_ready).map(|a| a.0),
+                        next_wake,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                    let Some(time) = time else { break };
                     keys.clear();
+                    while let Some(&Reverse((t, key))) = wakes.peek() {
+                        if t != time {
+                            break;
+                        }
+                        wakes.pop();
+                        keys.push(key);
+                    }
                     // count_total emits at most one insertion per key and time: the new total.
                     while fi < f_ready && features_in[fi].0 == time {
                         let (_, key, slots, diff) = features_in[fi];
@@ -208,7 +219,7 @@ pub fn evaluate_alerts<'scope>(
                         );
                         alerts.extend(emitted.cases.drain(..).map(|c| (Output::Case(c), time, 1)));
                         if let Some(w) = scratch.wake {
-                            wakes.push((w, *key, Change::Wake, 1));
+                            wakes.push(Reverse((w, *key)));
                         }
                         local.evaluations += 1;
                         if let Some(trace) = trace.as_ref() {
@@ -268,16 +279,16 @@ pub fn evaluate_alerts<'scope>(
                 }
                 features_in.drain(..f_ready);
                 accounts_in.drain(..a_ready);
-                accounts_in.append(&mut wakes);
                 if let Some(cap) = held.as_ref() {
                     if !alerts.is_empty() {
                         output.session(cap).give_iterator(alerts.drain(..));
                     }
                 }
-                let least = features_in
-                    .first()
-                    .map(|x| x.0)
+                let least = wakes
+                    .peek()
+                    .map(|Reverse((t, _))| *t)
                     .into_iter()
+                    .chain(features_in.first().map(|x| x.0))
                     .chain(accounts_in.first().map(|x| x.0))
                     .min();
                 match (least, held.as_mut()) {
@@ -334,6 +345,9 @@ fn remap_states(old: &Strategies, new: &Strategies, state: &mut CustomerState) {
             if let Some(prev) = state.strategies.get(i) {
                 st.level = prev.level;
                 st.score = prev.score;
+                // Actions and cases continue from the state held at the change.
+                st.actions = prev.actions.clone();
+                st.cases = prev.cases.clone();
                 for (k, rule) in s.rules.iter().enumerate() {
                     if let Some(j) = old.list[i].rules.iter().position(|r| r.id == rule.id) {
                         if prev.firing & (1 << j) != 0 {

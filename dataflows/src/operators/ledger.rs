@@ -347,6 +347,9 @@ pub fn ledger<'scope>(
                 while j < ready && batch[j].0 == time {
                     j += 1;
                 }
+                // Release held retractions before this time first: a link's expiry check
+                // must not see sightings from later times of the same activation.
+                deferred.release(time, &mut buffers, &mut links);
                 // Forget event ids beyond the horizon.
                 while let Some(&(at, stream, id)) = expiry.front() {
                     if at > time {
