@@ -5,7 +5,7 @@
 #                                                                   (--until-idle)
 #                                  riskwatch replay (same book) ─┐       │ alerts, dead letters
 #                                                                ▼       ▼
-#                                     equal after sorting and dropping emitted_at; contracts hold
+#              alerts, decisions, cases equal after sorting and dropping emitted_at; contracts hold
 #
 # Then a graceful stop: SIGTERM to one process of an unbounded 2-process run must stop both,
 # with exit 0 and their offsets recorded.
@@ -94,7 +94,7 @@ say "tansu on $BROKER"
 for t in customers loans transactions behaviors; do
   "$TANSU" topic create --broker "tcp://$BROKER" --partitions "$PARTITIONS" "riskwatch.$t" >/dev/null
 done
-for t in alerts rejected; do
+for t in alerts decisions cases rejected; do
   "$TANSU" topic create --broker "tcp://$BROKER" --partitions 2 "riskwatch.$t" >/dev/null
 done
 
@@ -148,8 +148,10 @@ say "cluster run: $(python3 -c "import time; print(f'{time.time() - $t0:.1f}')")
 
 # 10. Outputs.
 mkdir -p "$WORK/kafka"
-"$RW" consume --topic riskwatch.alerts --config "$WORK/riskwatch.toml" \
-  --out "$WORK/kafka/alerts.ndjson" --idle-ms 1000 >/dev/null
+for t in alerts decisions cases; do
+  "$RW" consume --topic "riskwatch.$t" --config "$WORK/riskwatch.toml" \
+    --out "$WORK/kafka/$t.ndjson" --idle-ms 1000 >/dev/null
+done
 "$RW" consume --topic riskwatch.rejected --config "$WORK/riskwatch.toml" \
   --out "$WORK/kafka/rejected-meta.ndjson" --idle-ms 1000 --meta >/dev/null
 
@@ -157,7 +159,7 @@ mkdir -p "$WORK/kafka"
 python3 - "$WORK" <<'PY'
 import json, sys, collections
 work = sys.argv[1]
-def alerts(path):
+def records(path):
     out = []
     for line in open(path):
         if line.strip():
@@ -165,16 +167,19 @@ def alerts(path):
             a.pop("emitted_at", None)
             out.append(json.dumps(a, sort_keys=True))
     return sorted(out)
-live, ref = alerts(f"{work}/kafka/alerts.ndjson"), alerts(f"{work}/replay/alerts.ndjson")
-if live != ref:
-    a, b = collections.Counter(live), collections.Counter(ref)
-    only_live, only_ref = list((a - b).elements()), list((b - a).elements())
-    print(f"kafka-e2e: FAIL: {len(live)} alerts through Kafka, {len(ref)} from replay; "
-          f"{len(only_live)} only in Kafka, {len(only_ref)} only in replay", file=sys.stderr)
-    for x in only_live[:3]: print("  only kafka: ", x[:300], file=sys.stderr)
-    for x in only_ref[:3]: print("  only replay:", x[:300], file=sys.stderr)
-    sys.exit(1)
-if not ref:
+counts = {}
+for kind in ("alerts", "decisions", "cases"):
+    live, ref = records(f"{work}/kafka/{kind}.ndjson"), records(f"{work}/replay/{kind}.ndjson")
+    if live != ref:
+        a, b = collections.Counter(live), collections.Counter(ref)
+        only_live, only_ref = list((a - b).elements()), list((b - a).elements())
+        print(f"kafka-e2e: FAIL: {len(live)} {kind} through Kafka, {len(ref)} from replay; "
+              f"{len(only_live)} only in Kafka, {len(only_ref)} only in replay", file=sys.stderr)
+        for x in only_live[:3]: print("  only kafka: ", x[:300], file=sys.stderr)
+        for x in only_ref[:3]: print("  only replay:", x[:300], file=sys.stderr)
+        sys.exit(1)
+    counts[kind] = len(ref)
+if not counts["alerts"]:
     print("kafka-e2e: FAIL: replay produced no alerts; the comparison proves nothing", file=sys.stderr)
     sys.exit(1)
 dead = [json.loads(l) for l in open(f"{work}/kafka/rejected-meta.ndjson") if l.strip()]
@@ -189,9 +194,10 @@ for d in dead:
         print(f"kafka-e2e: FAIL: dead letter headers/value disagree: {d}", file=sys.stderr); sys.exit(1)
 with open(f"{work}/kafka/rejected.ndjson", "w") as f:
     for d in dead: f.write(json.dumps(d["value"]) + "\n")
-print(f"kafka-e2e: {len(live)} alerts through Kafka equal replay's; dead letters {got}")
+print(f"kafka-e2e: through Kafka equal to replay: {counts['alerts']} alerts, "
+      f"{counts['decisions']} decisions, {counts['cases']} case events; dead letters {got}")
 PY
-python3 "$CHECK_CONTRACTS" "$WORK/kafka/alerts.ndjson" "$WORK/kafka/rejected.ndjson" ||
+python3 "$CHECK_CONTRACTS" "$WORK/kafka" ||
   fail "outputs read from Kafka break the contracts"
 
 # 12. Graceful stop: an unbounded 2-process run; SIGTERM to process 1 only must stop both

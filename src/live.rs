@@ -1,10 +1,10 @@
 //! `riskwatch run`: the live pipeline. Files mode replays the configured input directory;
 //! Kafka mode consumes the four input topics on every worker of every process and produces
-//! alerts (and dead letters) until it is stopped or, in a bounded run, until the input is
+//! alerts, decisions and cases (and dead letters) until it is stopped or, in a bounded run, until the input is
 //! exhausted.
 //!
 //! ```text
-//!  worker w of P:  KafkaSource(partitions i ≡ w mod P) ─▶ InputSession ─▶ graph ─▶ alerts
+//!  worker w of P:  KafkaSource(partitions i ≡ w mod P) ─▶ InputSession ─▶ graph ─▶ outputs
 //!                         │ watermarks → frontier → advance_to            │
 //!                         └─ dead letters ─▶ KafkaSink ◀── TopicWriter ◀──┘ (key customer_id)
 //!  control: each worker broadcasts one message (done / shutdown, frontier, max ts) so that
@@ -87,6 +87,10 @@ pub struct LiveSummary {
     pub pauses: u64,
     /// Alerts produced.
     pub alerts: u64,
+    /// Decisions produced.
+    pub decisions: u64,
+    /// Case events produced.
+    pub cases: u64,
     /// Duplicates dropped by the dataflow.
     pub duplicates: u64,
     /// Every output at a time before this was emitted (ms).
@@ -163,6 +167,8 @@ fn run_files(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
     )?;
     let mut live = LiveSummary {
         alerts: out.alerts.len() as u64,
+        decisions: out.decisions.len() as u64,
+        cases: out.cases.len() as u64,
         rejected: summary.rejected.clone(),
         late: summary.late,
         complete_before: summary.end_ts + 1,
@@ -175,8 +181,10 @@ fn run_files(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
     }
     if args.print_summary {
         println!(
-            "run (files): {} alerts, {} rejected; outputs in {}",
+            "run (files): {} alerts, {} decisions, {} cases, {} rejected; outputs in {}",
             live.alerts,
+            live.decisions,
+            live.cases,
             live.rejected.values().sum::<u64>(),
             output.display()
         );
@@ -192,7 +200,8 @@ const SHUTDOWN: u8 = 1;
 struct WorkerOut {
     stats: SourceStats,
     dataflow: Stats,
-    alerts: u64,
+    /// Alerts, decisions, cases produced.
+    sent: [u64; 3],
     complete_before: u64,
     stop: &'static str,
     positions: Vec<(String, i32, i64)>,
@@ -261,7 +270,9 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
                 summary.late += s.late;
                 summary.beyond_until += s.beyond_until;
                 summary.pauses += s.pauses;
-                summary.alerts += w.alerts;
+                summary.alerts += w.sent[0];
+                summary.decisions += w.sent[1];
+                summary.cases += w.sent[2];
                 summary.duplicates += w.dataflow.duplicates.iter().sum::<u64>();
                 summary.complete_before = summary.complete_before.min(w.complete_before);
                 summary.stop = w.stop.to_string();
@@ -289,10 +300,12 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
     write_offsets(&dir, process, &summary)?;
     if args.print_summary {
         println!(
-            "run (kafka, process {process}): {} records, {} alerts, {} rejected, {} late; \
-             complete before ts {}; offsets in {}",
+            "run (kafka, process {process}): {} records, {} alerts, {} decisions, {} cases, \
+             {} rejected, {} late; complete before ts {}; offsets in {}",
             summary.records.iter().sum::<u64>(),
             summary.alerts,
+            summary.decisions,
+            summary.cases,
             summary.rejected.values().sum::<u64>(),
             summary.late,
             summary.complete_before,
@@ -338,6 +351,49 @@ fn write_offsets(dir: &Path, process: usize, summary: &LiveSummary) -> anyhow::R
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// Writes the graph's output streams to their topics.
+struct Outputs {
+    /// Outputs at later times are dropped (bounded runs).
+    end: Rc<Cell<u64>>,
+    /// The first send error; the worker loop stops on it.
+    failure: Rc<RefCell<Option<String>>>,
+    /// Passes a time once every output up to it has been handed to the producer.
+    probe: ProbeHandle<u64>,
+}
+
+impl Outputs {
+    /// Sends each record of `stream` to `writer`'s topic: key `customer_id`, value the
+    /// contract JSON, headers `strategy` and `strategy_version` (`parts` names the three),
+    /// counting them in `sent`.
+    fn write<'scope, R: serde::Serialize + 'static>(
+        &self,
+        stream: timely::dataflow::StreamVec<'scope, u64, (R, u64, isize)>,
+        mut writer: riskwatch_connectors::kafka::TopicWriter,
+        sent: Rc<Cell<u64>>,
+        parts: impl Fn(&R) -> [&String; 3] + 'static,
+    ) {
+        let (end, failure) = (self.end.clone(), self.failure.clone());
+        stream
+            .flat_map(move |(record, time, _diff)| {
+                if time <= end.get() {
+                    let [key, strategy, version] = parts(&record);
+                    let headers: [(&str, &[u8]); 2] = [
+                        ("strategy", strategy.as_bytes()),
+                        ("strategy_version", version.as_bytes()),
+                    ];
+                    match writer.send_json(key.as_bytes(), &record, &headers) {
+                        Ok(()) => sent.set(sent.get() + 1),
+                        Err(e) => {
+                            failure.borrow_mut().get_or_insert(e.to_string());
+                        }
+                    }
+                }
+                None::<()>
+            })
+            .probe_with(&self.probe);
+    }
 }
 
 /// Backpressure bookkeeping: each input advance with the events fed before it.
@@ -407,7 +463,7 @@ fn worker_loop(
     let plan = compiled.plan();
     let stats = Rc::new(RefCell::new(Stats::default()));
     let end = Rc::new(Cell::new(args.until.map_or(u64::MAX, |u| ceil_to(u, tick))));
-    let alerts = Rc::new(Cell::new(0u64));
+    let sent: [Rc<Cell<u64>>; 3] = Default::default();
     let failure: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
     let probe = ProbeHandle::new();
     let mut input = differential_dataflow::input::InputSession::<u64, Event, isize>::new();
@@ -420,26 +476,27 @@ fn worker_loop(
             &plan,
             stats.clone(),
         );
-        let mut writer = sink.topic(&kafka.topics.alerts);
-        let (end, alerts, failure) = (end.clone(), alerts.clone(), failure.clone());
-        outputs
-            .alerts
-            .flat_map(move |(alert, time, _diff)| {
-                if time <= end.get() {
-                    let headers: [(&str, &[u8]); 2] = [
-                        ("strategy", alert.strategy.as_bytes()),
-                        ("strategy_version", alert.strategy_version.as_bytes()),
-                    ];
-                    match writer.send_json(alert.customer_id.as_bytes(), &alert, &headers) {
-                        Ok(()) => alerts.set(alerts.get() + 1),
-                        Err(e) => {
-                            failure.borrow_mut().get_or_insert(e.to_string());
-                        }
-                    }
-                }
-                None::<()>
-            })
-            .probe_with(&probe);
+        let t = &kafka.topics;
+        let out = Outputs {
+            end: end.clone(),
+            failure: failure.clone(),
+            probe: probe.clone(),
+        };
+        out.write(
+            outputs.alerts,
+            sink.topic(&t.alerts),
+            sent[0].clone(),
+            |a| [&a.customer_id, &a.strategy, &a.strategy_version],
+        );
+        out.write(
+            outputs.decisions,
+            sink.topic(&t.decisions),
+            sent[1].clone(),
+            |d| [&d.customer_id, &d.strategy, &d.strategy_version],
+        );
+        out.write(outputs.cases, sink.topic(&t.cases), sent[2].clone(), |c| {
+            [&c.customer_id, &c.strategy, &c.strategy_version]
+        });
     });
 
     // Control: one message per worker, broadcast, so all agree on how to stop.
@@ -622,7 +679,7 @@ fn worker_loop(
     Ok(WorkerOut {
         stats: source_stats,
         dataflow,
-        alerts: alerts.get(),
+        sent: sent.each_ref().map(|c| c.get()),
         complete_before: target,
         stop,
         positions,

@@ -251,12 +251,16 @@ impl Ledger {
                 self.schedule_dirty = true;
             }
             Body::Customer(c) => {
-                self.account.limit = c.credit_limit;
-                self.account.apr_bps = c.apr_bps;
-                self.account.status = c.status;
-                self.account.record_ts = event.ts;
-                if let Some(b) = c.balance {
-                    self.account.balance = b;
+                // A newer ts replaces the older record (customer.schema.json); a late,
+                // older record does not replace the one in force.
+                if event.ts >= self.account.record_ts {
+                    self.account.limit = c.credit_limit;
+                    self.account.apr_bps = c.apr_bps;
+                    self.account.status = c.status;
+                    self.account.record_ts = event.ts;
+                    if let Some(b) = c.balance {
+                        self.account.balance = b;
+                    }
                 }
             }
         }

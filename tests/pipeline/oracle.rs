@@ -334,10 +334,9 @@ pub fn random_book(seed: u64, customers: usize, days: u64) -> (Book, Vec<Ev>) {
         let n_txn = days * (3 + rng.below(5));
         for _ in 0..n_txn {
             let mut kind = weighted(&mut rng, &TXN_KINDS);
-            // Every third customer rarely repays (and goes delinquent), every third
-            // repays half as often as the rest.
-            if kind == "repayment" && ((c % 3 == 0 && !rng.pct(15)) || (c % 3 == 2 && !rng.pct(50)))
-            {
+            // Every third customer never repays (and goes delinquent up to 90+), every
+            // third repays a third as often as the rest.
+            if kind == "repayment" && (c % 3 == 0 || (c % 3 == 2 && !rng.pct(33))) {
                 kind = "purchase";
             }
             let approved = !rng.pct(12);
@@ -631,7 +630,7 @@ impl Account {
                                 .filter(|(_, i)| i.paid < i.amount)
                                 .map(move |(k, i)| (i.due, id.clone(), i.no, k))
                         })
-                        .min();
+                        .max();
                     let Some((_, id, _, k)) = best else { break };
                     if amount == 0 {
                         break;

@@ -99,6 +99,7 @@ pub fn merge(texts: &[&[u8]], opts: MergeOptions) -> Merged {
         let stream = Stream::ALL[si];
         let mut k = vec![true; recs.len()];
         let mut suffix_min = u64::MAX;
+        let first_rejected = merged.rejected.len();
         for (i, r) in recs.iter().enumerate().rev() {
             match &r.decoded {
                 Err(reason) => {
@@ -133,6 +134,8 @@ pub fn merge(texts: &[&[u8]], opts: MergeOptions) -> Merged {
                 }
             }
         }
+        // The pass ran backwards: list this stream's rejections in line order.
+        merged.rejected[first_rejected..].reverse();
         keep.push(k);
     }
     // K-way merge by (ts, stream, line).

@@ -72,6 +72,7 @@ pub fn evaluate_alerts<'scope>(
             let mut keys: Vec<u64> = Vec::new();
             let mut before: Vec<u8> = Vec::new();
             let mut reconfigure: Option<String> = None;
+            let mut wake_net: Vec<(u64, isize)> = Vec::new();
             let mut strategies = strategies;
             move |(input1, frontier1), (input2, frontier2), output| {
                 input1.for_each_stamp(|cap, data| {
@@ -141,8 +142,18 @@ pub fn evaluate_alerts<'scope>(
                         }
                         fi += 1;
                     }
+                    wake_net.clear();
                     while ai < a_ready && accounts_in[ai].0 == time {
                         let (_, key, account, diff) = &mut accounts_in[ai];
+                        if let Change::Wake = account {
+                            // A wake-up counts only if not cancelled at the same time.
+                            match wake_net.last_mut() {
+                                Some((k, n)) if k == key => *n += *diff,
+                                _ => wake_net.push((*key, *diff)),
+                            }
+                            ai += 1;
+                            continue;
+                        }
                         keys.push(*key);
                         if *diff < 0 {
                             if let Change::Ring(_) = account {
@@ -169,6 +180,7 @@ pub fn evaluate_alerts<'scope>(
                         }
                         ai += 1;
                     }
+                    keys.extend(wake_net.iter().filter(|(_, n)| *n > 0).map(|(k, _)| *k));
                     if let Some(json) = reconfigure.take() {
                         match switch_strategies(&json, &layout, &strategies) {
                             Ok(next) => {
