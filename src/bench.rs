@@ -282,7 +282,7 @@ fn synthetic(rng: &mut Rng, customers: u64, ts: u64, seq: u64) -> Event {
         };
         Body::Transaction(Transaction {
             kind,
-            approved: rng.next() % 50 != 0,
+            approved: !rng.next().is_multiple_of(50),
             amount: 1_000 + rng.next() % 40_000,
             loan_id: None,
             merchant: 1 + rng.next() % 200,

@@ -149,7 +149,7 @@ fn create_topics(kafka: &KafkaConfig, partitions: i32) -> anyhow::Result<()> {
     for name in t.inputs() {
         new.push(NewTopic::new(name, partitions, TopicReplication::Fixed(1)));
     }
-    for name in [&t.alerts, &t.dead_letter] {
+    for name in [&t.alerts, &t.decisions, &t.cases, &t.dead_letter] {
         new.push(NewTopic::new(name, 1, TopicReplication::Fixed(1)));
     }
     let rt = tokio::runtime::Builder::new_current_thread()

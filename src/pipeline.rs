@@ -164,8 +164,8 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         None => timely::Config::process(workers),
     };
     let gather = opts.cluster.is_some();
-    let shares: Arc<Mutex<Vec<Option<Vec<(u64, Event)>>>>> =
-        Arc::new(Mutex::new(shares.into_iter().map(Some).collect()));
+    type Shares = Vec<Option<Vec<(u64, Event)>>>;
+    let shares: Arc<Mutex<Shares>> = Arc::new(Mutex::new(shares.into_iter().map(Some).collect()));
     let compiled = Arc::new(compiled.clone());
     let progress = opts.progress.clone();
     let guards = timely::execute(timely_config, move |worker| {

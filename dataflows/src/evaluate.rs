@@ -178,6 +178,7 @@ pub type Breakers = Vec<crate::actions::Breaker>;
 ///
 /// Closed customers (status `closed`) have left monitoring: nothing is evaluated and their
 /// strategy state is reset, so a reopened customer starts fresh.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     layout: &Layout,
     strategies: &Strategies,

@@ -333,7 +333,7 @@ impl Ledger {
     }
 
     fn loan_mut(&mut self, loan_id: &CompactString) -> &mut Loan {
-        let pos = match self.loans.iter().position(|l| &l.loan_id == loan_id) {
+        let pos = match self.loans.iter().position(|l| l.loan_id == *loan_id) {
             Some(p) => p,
             None => {
                 self.loans.push(Loan {

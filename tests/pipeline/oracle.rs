@@ -630,7 +630,7 @@ impl Account {
                                 .filter(|(_, i)| i.paid < i.amount)
                                 .map(move |(k, i)| (i.due, id.clone(), i.no, k))
                         })
-                        .max();
+                        .min();
                     let Some((_, id, _, k)) = best else { break };
                     if amount == 0 {
                         break;

@@ -50,12 +50,15 @@ pub enum Change {
 /// A change for a customer key.
 pub type AccountUpdate = (u64, Change);
 
-/// The ledger's three output streams, as differential updates.
+/// An identifier occurrence in a distinct-count slot: `(customer key, slot, id hash)`.
+pub type DistinctItem = (u64, u8, u64);
+
+/// The ledger's output streams, as differential updates.
 pub struct LedgerStreams<'scope> {
     /// Summed window contributions per customer key, the difference being the slots.
     pub sums: StreamVec<'scope, u64, (u64, u64, Slots)>,
     /// Occurrences of identifiers in distinct-count slots: `(key, slot, id)`.
-    pub distinct: StreamVec<'scope, u64, ((u64, u8, u64), u64, isize)>,
+    pub distinct: StreamVec<'scope, u64, (DistinctItem, u64, isize)>,
     /// Account changes (retract old, insert new) and wake-ups.
     pub accounts: StreamVec<'scope, u64, (AccountUpdate, u64, isize)>,
     /// Links of a customer to a shared identifier (device, IP, phone; kind-tagged hash),
@@ -159,6 +162,7 @@ impl LedgerSink for Emit<'_> {
     }
 }
 
+#[allow(clippy::large_enum_variant)] // Sum is the common case; boxing it would allocate.
 enum Retraction {
     Sum(u8, Slots),
     Distinct(u8, u64),
