@@ -10,7 +10,8 @@
 #             on the book and on the outputs
 #   cluster   the same replay on 1 process x 1 worker, 2 processes x 1 worker and
 #             2 processes x 2 workers (timely's cluster mode on loopback) must give the
-#             alerts of 1 process x 2 workers, compared without `emitted_at`
+#             alerts, decisions and cases of 1 process x 2 workers, compared without the
+#             wall-clock `emitted_at`
 #   kafka     scripts/kafka-e2e.sh, when it exists (skipped otherwise)
 # Prints each stage's time and ends with a line "summary: N passed, N failed[, N skipped]".
 #
@@ -116,8 +117,8 @@ logged() {
   fi
 }
 
-# The alerts of an output directory, without the wall-clock `emitted_at`, sorted.
-normalized_alerts() {
+# The records of an NDJSON output file, without the wall-clock `emitted_at`, sorted.
+normalized() {
   python3 -c 'import json, sys
 rows = []
 for line in open(sys.argv[1]):
@@ -166,7 +167,8 @@ stage_e2e() {
     echo "test: the replay of $CUSTOMERS customers x $DAYS days raised no alert" >&2
     return 1
   fi
-  echo "e2e: $alerts alerts, all files within the contracts"
+  echo "e2e: $alerts alerts, $(grep -c . "$WORK/out/decisions.ndjson" || true) decisions," \
+    "$(grep -c . "$WORK/out/cases.ndjson" || true) case events; all files within the contracts"
 }
 
 # cluster_run NAME PROCESSES WORKERS: replays the book as PROCESSES x WORKERS into $WORK/NAME.
@@ -195,19 +197,21 @@ cluster_run() {
 }
 
 stage_cluster() {
-  local base="$WORK/out" name n
-  normalized_alerts "$base/alerts.ndjson" >"$WORK/base.alerts"
-  n=$(grep -c . "$WORK/base.alerts" || true)
+  local name processes workers kind n
   for spec in "1x1 1 1" "2x1 2 1" "2x2 2 2"; do
     read -r name processes workers <<<"$spec"
     cluster_run "cluster-$name" "$processes" "$workers"
-    normalized_alerts "$WORK/cluster-$name/alerts.ndjson" >"$WORK/$name.alerts"
-    if ! cmp -s "$WORK/base.alerts" "$WORK/$name.alerts"; then
-      echo "test: $processes process(es) x $workers worker(s) gave other alerts than 1 x 2:" >&2
-      diff "$WORK/base.alerts" "$WORK/$name.alerts" | head -n 20 >&2 || true
-      return 1
-    fi
-    echo "cluster: $processes process(es) x $workers worker(s): the same $n alerts as 1 x 2"
+    for kind in alerts decisions cases; do
+      normalized "$WORK/out/$kind.ndjson" >"$WORK/base.$kind"
+      normalized "$WORK/cluster-$name/$kind.ndjson" >"$WORK/$name.$kind"
+      if ! cmp -s "$WORK/base.$kind" "$WORK/$name.$kind"; then
+        echo "test: $processes process(es) x $workers worker(s) gave other $kind than 1 x 2:" >&2
+        diff "$WORK/base.$kind" "$WORK/$name.$kind" | head -n 20 >&2 || true
+        return 1
+      fi
+    done
+    n=$(cat "$WORK/base.alerts" "$WORK/base.decisions" "$WORK/base.cases" | grep -c . || true)
+    echo "cluster: $processes process(es) x $workers worker(s): the same $n records as 1 x 2"
   done
 }
 

@@ -217,6 +217,14 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
     let metrics = KafkaMetrics::register(&registry)?;
     let meta_config = kafka_config::consumer(&kafka, &format!("{}-p{process}", kafka.client_id))?;
     let counts = partition_counts(&meta_config, kafka.topics.inputs(), Duration::from_secs(30))?;
+    let t = &kafka.topics;
+    // Fail fast on a missing output topic (librdkafka would only give up on the first
+    // record, after its metadata timeout).
+    partition_counts(
+        &meta_config,
+        [&t.alerts, &t.decisions, &t.cases, &t.dead_letter].map(String::as_str),
+        Duration::from_secs(30),
+    )?;
     tracing::info!(
         process,
         processes,

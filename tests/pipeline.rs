@@ -267,18 +267,6 @@ fn dpd_series(run: &Run, c: &str) -> Vec<(u64, u64, u64, u64)> {
         .collect()
 }
 
-/// [`dpd_series`] reduced to the snapshots where the stage `(bucket, dpd_90_plus)` differs
-/// from the snapshot before: when and how the delinquency stage changed.
-fn stage_changes(run: &Run, c: &str) -> Vec<(u64, u64, u64, u64)> {
-    let mut out: Vec<(u64, u64, u64, u64)> = Vec::new();
-    for s in dpd_series(run, c) {
-        if out.last().is_none_or(|l| (l.2, l.3) != (s.2, s.3)) {
-            out.push(s);
-        }
-    }
-    out
-}
-
 #[test]
 fn dpd_and_bucket_change_exactly_at_dpd_1_31_61_and_91() {
     let cfg = compiled(ACCOUNT_ONLY);
@@ -395,14 +383,16 @@ fn full_repayment_before_due_plus_1ms_cancels_every_boundary() {
     book.due("L2", "P2", "LP2", 1, day(1), due_on(10), 5_000);
     book.txn("T2", "P2", day(5) + 7, "repayment", 5_000);
     let run = run_sorted(&cfg, &book, Some(day(110)));
-    for c in ["P1", "P2"] {
-        let series = dpd_series(&run, c);
-        assert!(
-            series.iter().all(|s| s.1 == 0 && s.2 == 0),
-            "{c}: {series:?}"
-        );
-        assert_eq!(stage_changes(&run, c), vec![(day(1), 0, 0, 0)]);
-    }
+    // Evaluated at the repayment's tick, never in a delinquent stage, and nothing at the
+    // cancelled boundaries.
+    assert_eq!(
+        dpd_series(&run, "P1"),
+        vec![(day(1), 0, 0, 0), (day(11), 0, 0, 0)]
+    );
+    assert_eq!(
+        dpd_series(&run, "P2"),
+        vec![(day(1), 0, 0, 0), (day(5) + 10, 0, 0, 0)]
+    );
     assert_eq!(run.at("P1", day(11), "bucket"), Some(0.0));
     assert_eq!(run.at("P2", day(5) + 10, "bucket"), Some(0.0));
     assert!(run.out.alerts.is_empty(), "{:?}", run.out.alerts);
@@ -423,7 +413,7 @@ fn repayment_after_m1_returns_to_bucket_0_at_its_tick_and_no_later_stage_shows()
     );
     let run = run_sorted(&cfg, &book, Some(day(110)));
     assert_eq!(
-        stage_changes(&run, "R1"),
+        dpd_series(&run, "R1"),
         vec![
             (day(1), 0, 0, 0),
             (day(11), 1, 1, 0),
@@ -529,16 +519,32 @@ fn repayments_allocate_to_the_oldest_installment_across_loans_or_to_the_named_lo
     book.due("E7", "A3", "LB", 1, day(4), due_on(30), 1_000);
     let run = run_sorted(&cfg, &book, Some(day(50)));
     assert_eq!(
-        stage_changes(&run, "A1"),
-        vec![(day(1), 0, 0, 0), (day(21), 1, 1, 0)]
+        dpd_series(&run, "A1"),
+        vec![
+            (day(1), 0, 0, 0),
+            (day(2), 0, 0, 0),
+            (day(5), 0, 0, 0),
+            (day(21), 1, 1, 0)
+        ]
     );
     assert_eq!(
-        stage_changes(&run, "A2"),
-        vec![(day(1), 0, 0, 0), (day(11), 1, 1, 0), (day(41), 31, 2, 0)]
+        dpd_series(&run, "A2"),
+        vec![
+            (day(1), 0, 0, 0),
+            (day(2), 0, 0, 0),
+            (day(5), 0, 0, 0),
+            (day(11), 1, 1, 0),
+            (day(41), 31, 2, 0)
+        ]
     );
     assert_eq!(
-        stage_changes(&run, "A3"),
-        vec![(day(1), 0, 0, 0), (day(31), 1, 1, 0)]
+        dpd_series(&run, "A3"),
+        vec![
+            (day(1), 0, 0, 0),
+            (day(3), 0, 0, 0),
+            (day(4), 0, 0, 0),
+            (day(31), 1, 1, 0)
+        ]
     );
 }
 
@@ -573,12 +579,20 @@ fn republished_installment_replaces_amount_and_due_date() {
     book.due("E5", "U3", "LU", 1, day(4), due_on(20), 1_500);
     let run = run_sorted(&cfg, &book, Some(day(35)));
     assert_eq!(
-        stage_changes(&run, "U1"),
-        vec![(day(1), 0, 0, 0), (day(21), 1, 1, 0)]
+        dpd_series(&run, "U1"),
+        vec![
+            (day(1), 0, 0, 0),
+            (day(4), 0, 0, 0),
+            (day(8), 0, 0, 0),
+            (day(21), 1, 1, 0)
+        ]
     );
-    assert_eq!(stage_changes(&run, "U2"), vec![(day(1), 0, 0, 0)]);
     assert_eq!(
-        stage_changes(&run, "U3"),
+        dpd_series(&run, "U2"),
+        vec![(day(1), 0, 0, 0), (day(4), 0, 0, 0), (day(8), 0, 0, 0)]
+    );
+    assert_eq!(
+        dpd_series(&run, "U3"),
         vec![(day(1), 0, 0, 0), (day(11), 1, 1, 0)]
     );
     assert_eq!(run.out.stats.duplicates, [0, 1, 0, 0]);
@@ -596,7 +610,7 @@ fn settled_clears_the_loan_and_written_off_keeps_it_ageing() {
     book.loan_event("E5", "W1", "LW", day(15), "written_off");
     let run = run_sorted(&cfg, &book, Some(day(110)));
     assert_eq!(
-        stage_changes(&run, "S1"),
+        dpd_series(&run, "S1"),
         vec![
             (day(1), 0, 0, 0),
             (day(11), 1, 1, 0),
@@ -604,10 +618,12 @@ fn settled_clears_the_loan_and_written_off_keeps_it_ageing() {
         ]
     );
     assert_eq!(
-        stage_changes(&run, "W1"),
+        dpd_series(&run, "W1"),
         vec![
             (day(1), 0, 0, 0),
             (day(11), 1, 1, 0),
+            // The write-off marks the loan (an account change) and changes no stage.
+            (day(15), 5, 1, 0),
             (day(41), 31, 2, 0),
             (day(71), 61, 3, 0),
             (day(101), 91, 3, 1)
@@ -1322,14 +1338,37 @@ fn same_input_gives_identical_outputs_across_runs_and_worker_counts() {
         "{} snapshots",
         first.trace.len()
     );
+    assert!(!first.decisions.is_empty() && !first.cases.is_empty());
     for workers in [1, 2, 4] {
         let other = go(workers);
-        assert_eq!(
-            comparable(&other.alerts),
-            comparable(&first.alerts),
-            "{workers} workers: alerts"
-        );
-        assert!(other.trace == first.trace, "{workers} workers: trace");
+        let diffs = [
+            (
+                "alerts",
+                first_difference(&comparable(&first.alerts), &comparable(&other.alerts)),
+            ),
+            (
+                "decisions",
+                first_difference(
+                    &comparable_decisions(&first.decisions),
+                    &comparable_decisions(&other.decisions),
+                ),
+            ),
+            (
+                "cases",
+                first_difference(
+                    &comparable_cases(&first.cases),
+                    &comparable_cases(&other.cases),
+                ),
+            ),
+            ("trace", first_difference(&first.trace, &other.trace)),
+        ];
+        for (what, diff) in diffs {
+            assert!(
+                diff.is_none(),
+                "{workers} workers, {what}: {}",
+                diff.unwrap()
+            );
+        }
         assert_eq!(other.stats, first.stats, "{workers} workers: stats");
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -1443,6 +1482,15 @@ fn replay_outputs_and_generated_inputs_pass_the_contracts() {
     }
     let alerts = std::fs::read_to_string(output.join("alerts.ndjson")).unwrap();
     assert_eq!(alerts.lines().count(), out.alerts.len());
+    // The decisions and cases files hold records, so the check covers their contracts.
+    for (name, n) in [
+        ("decisions", out.decisions.len()),
+        ("cases", out.cases.len()),
+    ] {
+        let text = std::fs::read_to_string(output.join(format!("{name}.ndjson"))).unwrap();
+        assert_eq!(text.lines().count(), n, "{name}");
+        assert!(n > 0, "the book produces {name}");
+    }
     let rejected = std::fs::read_to_string(output.join("rejected.ndjson")).unwrap();
     let mut got: Vec<(String, String, u64)> = rejected
         .lines()

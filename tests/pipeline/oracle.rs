@@ -343,13 +343,19 @@ pub fn random_book(seed: u64, customers: usize, days: u64) -> (Book, Vec<Ev>) {
             let (amount, loan) = match kind {
                 "repayment" => {
                     let (loan, inst) = rng.pick(&loans).clone();
-                    let amount = match rng.below(4) {
-                        0 => inst,
-                        1 => inst / 2,
-                        2 => inst * 2 + 7,
-                        _ => 1 + rng.below(3_000),
-                    };
-                    (amount, rng.pct(55).then_some(loan))
+                    if c % 3 == 2 {
+                        // Small partial payments, mostly without a loan id: which
+                        // installment they go to decides the oldest unpaid one.
+                        (inst / 3 + rng.below(200), rng.pct(20).then_some(loan))
+                    } else {
+                        let amount = match rng.below(4) {
+                            0 => inst,
+                            1 => inst / 2,
+                            2 => inst * 2 + 7,
+                            _ => 1 + rng.below(3_000),
+                        };
+                        (amount, rng.pct(55).then_some(loan))
+                    }
                 }
                 "drawdown" => (1_000 + rng.below(9_000), Some(rng.pick(&loans).0.clone())),
                 "salary_credit" => (100_000 + rng.below(200_000), None),

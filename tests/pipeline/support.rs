@@ -7,7 +7,7 @@ use riskwatch_dataflows::graph::FeatureSnapshot;
 use riskwatch_dataflows::plan::{compile, Compiled};
 use riskwatch_model::config::Config;
 use riskwatch_model::event::{Event, Stream};
-use riskwatch_model::output::Alert;
+use riskwatch_model::output::{Alert, Case, Decision};
 use riskwatch_model::time::{ceil_to, MS_PER_DAY, MS_PER_HOUR};
 use serde_json::{json, Value};
 
@@ -354,6 +354,44 @@ pub fn comparable(alerts: &[Alert]) -> Vec<Alert> {
             ..a.clone()
         })
         .collect()
+}
+
+/// Decisions without their wall-clock `emitted_at`.
+pub fn comparable_decisions(decisions: &[Decision]) -> Vec<Decision> {
+    decisions
+        .iter()
+        .map(|d| Decision {
+            emitted_at: 0,
+            ..d.clone()
+        })
+        .collect()
+}
+
+/// Case events without their wall-clock `emitted_at`.
+pub fn comparable_cases(cases: &[Case]) -> Vec<Case> {
+    cases
+        .iter()
+        .map(|c| Case {
+            emitted_at: 0,
+            ..c.clone()
+        })
+        .collect()
+}
+
+/// `None` when equal, else where two lists first differ (both records), for messages that
+/// stay readable on large outputs.
+pub fn first_difference<T: PartialEq + std::fmt::Debug>(a: &[T], b: &[T]) -> Option<String> {
+    if a == b {
+        return None;
+    }
+    let i = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    Some(format!(
+        "lengths {} and {}; first difference at {i}:\n  {:?}\n  {:?}",
+        a.len(),
+        b.len(),
+        a.get(i),
+        b.get(i)
+    ))
 }
 
 /// A fresh, empty directory under the system temp dir, unique per process and name.

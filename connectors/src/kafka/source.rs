@@ -88,27 +88,27 @@ pub fn assign_partitions(counts: &[i32; 4], worker: usize, peers: usize) -> Vec<
         .collect()
 }
 
-/// Asks the brokers for the partition count of each input topic (`topics` indexed by
-/// `Stream as usize`). A missing topic is a permanent error: topics are never
-/// auto-created.
-pub fn partition_counts(
+/// Asks the brokers for the partition count of each of `topics`. A missing topic, or one
+/// with more than [`MAX_PARTITIONS`] partitions, is a permanent error: topics are never
+/// auto-created. Used for the input topics (`topics` indexed by `Stream as usize`) and,
+/// at startup, to fail fast on a missing output topic.
+pub fn partition_counts<const N: usize>(
     config: &ClientConfig,
-    topics: [&str; 4],
+    topics: [&str; N],
     timeout: Duration,
-) -> Result<[i32; 4], ConnectorError> {
+) -> Result<[i32; N], ConnectorError> {
     let consumer: BaseConsumer = config
         .create()
         .map_err(|e| ConnectorError::kafka("create consumer", e))?;
-    let mut counts = [0; 4];
-    for s in Stream::ALL {
-        let topic = topics[s as usize];
+    let mut counts = [0; N];
+    for (i, topic) in topics.iter().enumerate() {
         let md = consumer
             .fetch_metadata(Some(topic), timeout)
             .map_err(|e| ConnectorError::kafka("fetch metadata", e))?;
         let t = md
             .topics()
             .iter()
-            .find(|t| t.name() == topic)
+            .find(|t| t.name() == *topic)
             .ok_or_else(|| ConnectorError::Topic {
                 topic: topic.to_string(),
                 reason: "not in the metadata".into(),
@@ -116,7 +116,7 @@ pub fn partition_counts(
         if let Some(err) = t.error() {
             return Err(ConnectorError::Topic {
                 topic: topic.to_string(),
-                reason: format!("{:?} (create it first; topics are not auto-created)", err),
+                reason: format!("{err:?} (create it first; topics are not auto-created)"),
             });
         }
         let n = t.partitions().len() as i32;
@@ -126,7 +126,7 @@ pub fn partition_counts(
                 reason: format!("has {n} partitions; riskwatch needs 1..={MAX_PARTITIONS}"),
             });
         }
-        counts[s as usize] = n;
+        counts[i] = n;
     }
     Ok(counts)
 }
