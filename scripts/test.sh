@@ -149,7 +149,7 @@ stage_clippy() {
 
 stage_test() {
   # --no-fail-fast: every test binary runs, so a failure report names every failing test.
-  cargo test --release --workspace --no-fail-fast
+  timeout 1800 cargo test --release --workspace --no-fail-fast
 }
 
 stage_e2e() {
