@@ -255,6 +255,11 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
             tracing::error!(worker = worker.index(), error = %e, "worker failed");
             abort.store(true, Ordering::SeqCst);
         }
+        // Drop the dataflows: otherwise timely keeps stepping them after this closure
+        // returns and, with the inputs closed, would run them to completion past the stop.
+        for id in worker.installed_dataflows() {
+            worker.drop_dataflow(id);
+        }
         result
     })
     .map_err(|e| anyhow::anyhow!("starting timely workers: {e}"))?;
@@ -309,13 +314,14 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
     if args.print_summary {
         println!(
             "run (kafka, process {process}): {} records, {} alerts, {} decisions, {} cases, \
-             {} rejected, {} late; complete before ts {}; offsets in {}",
+             {} rejected, {} late, {} backpressure pauses; complete before ts {}; offsets in {}",
             summary.records.iter().sum::<u64>(),
             summary.alerts,
             summary.decisions,
             summary.cases,
             summary.rejected.values().sum::<u64>(),
             summary.late,
+            summary.pauses,
             summary.complete_before,
             dir.join(format!("offsets-process-{process}.json"))
                 .display()
@@ -405,6 +411,10 @@ impl Outputs {
 }
 
 /// Backpressure bookkeeping: each input advance with the events fed before it.
+///
+/// Only released events (fed at times the input frontier has passed) count: they are the
+/// dataflow's backlog and drain without more input. Events still waiting for the watermark
+/// do not: pausing on them could wait forever for the records that would release them.
 struct InFlight {
     /// `(frontier after the advance, wall ms of the advance, events fed before it)`.
     advances: VecDeque<(u64, u64, u64)>,
@@ -415,7 +425,8 @@ struct InFlight {
 }
 
 impl InFlight {
-    /// Drops advances the output has passed; returns (pending events, lag ms).
+    /// Drops advances the output has passed; returns (released events not through the
+    /// dataflow yet, ms since the oldest of their advances).
     fn update(&mut self, probe_frontier: u64, now: u64) -> (u64, u64) {
         while let Some(&(f, _, n)) = self.advances.front() {
             if probe_frontier < f {
@@ -428,7 +439,7 @@ impl InFlight {
             .advances
             .front()
             .map_or(0, |&(_, at, _)| now.saturating_sub(at));
-        (self.released + self.unreleased, lag)
+        (self.released, lag)
     }
 }
 
@@ -706,14 +717,15 @@ mod tests {
             released: 0,
         };
         // 100 events released by an advance to 50 at wall 1_000, 30 more by one to 90 at
-        // wall 1_200, 7 fed but not released yet.
+        // wall 1_200, 7 fed but waiting for the watermark.
         f.advances.push_back((50, 1_000, 100));
         f.advances.push_back((90, 1_200, 30));
         f.released = 130;
         f.unreleased = 7;
-        assert_eq!(f.update(40, 1_500), (137, 500));
+        assert_eq!(f.update(40, 1_500), (130, 500));
         // The output passed 50: the first advance is through.
-        assert_eq!(f.update(50, 1_600), (37, 400));
-        assert_eq!(f.update(u64::MAX, 1_700), (7, 0));
+        assert_eq!(f.update(50, 1_600), (30, 400));
+        // Unreleased events never count: only more input can release them.
+        assert_eq!(f.update(u64::MAX, 1_700), (0, 0));
     }
 }

@@ -13,10 +13,12 @@ mod oracle;
 #[path = "pipeline/support.rs"]
 mod support;
 
-use riskwatch::pipeline::{run, RunOptions};
+use riskwatch::pipeline::{run, RunOptions, RunOutput};
 use riskwatch::replay::{replay, ReplayArgs};
 use riskwatch_connectors::file::{read_dir, MergeOptions};
 use riskwatch_connectors::generator::{generate, GenConfig};
+use riskwatch_dataflows::plan::Compiled;
+use riskwatch_model::config::Config;
 use riskwatch_model::event::Stream;
 use riskwatch_model::time::ceil_to;
 use serde_json::json;
@@ -831,8 +833,8 @@ fn late_repayment_and_limit_change_apply_even_when_all_windows_expired() {
         .into_iter()
         .filter(|s| s.0 >= day(40))
         .collect();
-    assert_eq!(after.first().map(|s| s.0), Some(day(40)));
-    assert!(after.iter().all(|s| (s.1, s.2) == (0, 0)), "{after:?}");
+    // Cured at the frontier; the cancelled M2 boundary (day 41) shows nothing.
+    assert_eq!(after, vec![(day(40), 0, 0, 0)]);
     assert_eq!(run.at("L3", day(11), "bucket"), Some(1.0));
     assert_eq!(run.at("L3", day(40), "bucket"), Some(0.0));
     assert_eq!(run.at("L3", day(40), "dpd"), Some(0.0));
@@ -1306,32 +1308,19 @@ fn generated_book(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn same_input_gives_identical_outputs_across_runs_and_worker_counts() {
-    let dir = generated_book("determinism");
-    let (config, compiled) = default_config();
-    let merged = read_dir(
-        &dir,
-        MergeOptions {
-            tick: compiled.tick,
-            max_future_skew: config.time.max_future_skew.ms(),
-            until: None,
-            threads: 2,
-        },
-    )
-    .expect("read the book");
-    assert!(merged.rejected.is_empty());
-    let end = ceil_to(merged.max_ts, compiled.tick);
-    let go = |workers: usize| {
-        run(
-            &compiled,
-            merged.events.clone(),
-            RunOptions {
-                trace: true,
-                chunk: 5_000,
-                ..RunOptions::new(workers, end)
-            },
-        )
-    };
-    let first = go(1);
+    // Rings off (no component reaches the minimum size): their features depend on
+    // batching, see ring_features_do_not_depend_on_batching_or_worker_count.
+    let cfg = compiled("[rings]\nmin_ring_size = 1000000\n");
+    let (first, runs) = determinism_runs(
+        &cfg,
+        &[
+            (1, 50_000),
+            (1, 50_000),
+            (2, 50_000),
+            (4, 50_000),
+            (2, 1_000),
+        ],
+    );
     assert!(first.alerts.len() > 20, "{} alerts", first.alerts.len());
     assert!(
         first.trace.len() > 10_000,
@@ -1339,8 +1328,7 @@ fn same_input_gives_identical_outputs_across_runs_and_worker_counts() {
         first.trace.len()
     );
     assert!(!first.decisions.is_empty() && !first.cases.is_empty());
-    for workers in [1, 2, 4] {
-        let other = go(workers);
+    for ((workers, chunk), other) in runs {
         let diffs = [
             (
                 "alerts",
@@ -1365,13 +1353,79 @@ fn same_input_gives_identical_outputs_across_runs_and_worker_counts() {
         for (what, diff) in diffs {
             assert!(
                 diff.is_none(),
-                "{workers} workers, {what}: {}",
+                "{workers} workers, chunks of {chunk}, {what}: {}",
                 diff.unwrap()
             );
         }
         assert_eq!(other.stats, first.stats, "{workers} workers: stats");
     }
+}
+
+/// Runs with a given `(workers, chunk)`, and what they produced.
+type Variants = Vec<((usize, usize), RunOutput)>;
+
+/// Runs a generated book (300 customers × 40 days) once per `(workers, chunk)`; returns
+/// the first run and the others.
+fn determinism_runs(
+    cfg: &(Config, Compiled),
+    variants: &[(usize, usize)],
+) -> (RunOutput, Variants) {
+    let (config, compiled) = cfg;
+    let dir = generated_book(&format!("determinism-{}", variants.len()));
+    let merged = read_dir(
+        &dir,
+        MergeOptions {
+            tick: compiled.tick,
+            max_future_skew: config.time.max_future_skew.ms(),
+            until: None,
+            threads: 2,
+        },
+    )
+    .expect("read the book");
     let _ = std::fs::remove_dir_all(&dir);
+    assert!(merged.rejected.is_empty());
+    let end = ceil_to(merged.max_ts, compiled.tick);
+    let go = |(workers, chunk): (usize, usize)| {
+        run(
+            compiled,
+            merged.events.clone(),
+            RunOptions {
+                trace: true,
+                chunk,
+                ..RunOptions::new(workers, end)
+            },
+        )
+    };
+    let first = go(variants[0]);
+    let others = variants[1..].iter().map(|v| (*v, go(*v))).collect();
+    (first, others)
+}
+
+#[test]
+fn ring_features_do_not_depend_on_batching_or_worker_count() {
+    // The default config, rings on. Feeding the same events in chunks of 100 instead of
+    // 50,000 (RunOptions::chunk, a batching knob) must not change any output.
+    let cfg = default_config();
+    let (first, runs) = determinism_runs(&cfg, &[(1, 50_000), (1, 100), (2, 100), (2, 50_000)]);
+    assert!(
+        first.alerts.iter().any(|a| a.rule_id == "fraud_ring"),
+        "the book has rings"
+    );
+    let ring_size = cfg.1.layout.feature("ring_size").expect("ring_size");
+    for ((workers, chunk), other) in runs {
+        let differ = first
+            .trace
+            .iter()
+            .zip(&other.trace)
+            .filter(|(a, b)| a.values[ring_size] != b.values[ring_size])
+            .count();
+        assert_eq!(
+            differ, 0,
+            "{workers} workers, chunks of {chunk}: snapshots whose ring_size differs"
+        );
+        assert!(first_difference(&first.trace, &other.trace).is_none());
+        assert!(first_difference(&comparable(&first.alerts), &comparable(&other.alerts)).is_none());
+    }
 }
 
 // ---------------------------------------------------------------------------------------

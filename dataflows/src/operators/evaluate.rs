@@ -73,6 +73,7 @@ pub fn evaluate_alerts<'scope>(
             let mut before: Vec<u8> = Vec::new();
             let mut reconfigure: Option<String> = None;
             let mut wake_net: Vec<(u64, isize)> = Vec::new();
+            let mut ring_net: Vec<(u64, crate::rings::RingInfo, isize)> = Vec::new();
             let mut strategies = strategies;
             move |(input1, frontier1), (input2, frontier2), output| {
                 input1.for_each_stamp(|cap, data| {
@@ -155,10 +156,13 @@ pub fn evaluate_alerts<'scope>(
                             continue;
                         }
                         keys.push(*key);
-                        if *diff < 0 {
-                            if let Change::Ring(_) = account {
-                                customers.entry(*key).or_default().ring = None;
-                            }
+                        if let Change::Ring(info) = account {
+                            // Ring updates are consolidated per customer before applying:
+                            // their arrival order within a time is not deterministic.
+                            ring_net.push((*key, info.clone(), *diff));
+                            keys.push(*key);
+                            ai += 1;
+                            continue;
                         }
                         if *diff > 0 {
                             match std::mem::replace(account, Change::Wake) {
@@ -169,9 +173,7 @@ pub fn evaluate_alerts<'scope>(
                                     customers.entry(*key).or_default().schedule = s
                                 }
                                 Change::Wake => {}
-                                Change::Ring(r) => {
-                                    customers.entry(*key).or_default().ring = Some(r)
-                                }
+                                Change::Ring(_) => unreachable!("handled above"),
                                 Change::Config(json) => {
                                     keys.pop();
                                     reconfigure = Some(json);
@@ -181,6 +183,50 @@ pub fn evaluate_alerts<'scope>(
                         ai += 1;
                     }
                     keys.extend(wake_net.iter().filter(|(_, n)| *n > 0).map(|(k, _)| *k));
+                    if !ring_net.is_empty() {
+                        ring_net.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+                        let mut i = 0;
+                        while i < ring_net.len() {
+                            let key = ring_net[i].0;
+                            let mut current: Option<crate::rings::RingInfo> = None;
+                            let mut j = i;
+                            while j < ring_net.len() && ring_net[j].0 == key {
+                                let mut k = j;
+                                let mut net = 0;
+                                while k < ring_net.len()
+                                    && ring_net[k].0 == key
+                                    && ring_net[k].1 == ring_net[j].1
+                                {
+                                    net += ring_net[k].2;
+                                    k += 1;
+                                }
+                                if net > 0 {
+                                    current = Some(ring_net[j].1.clone());
+                                }
+                                j = k;
+                            }
+                            let state = customers.entry(key).or_default();
+                            match current {
+                                Some(info) => state.ring = Some(info),
+                                // Only retractions: the customer left its ring, unless the
+                                // retracted info is not the one held (then nothing changed).
+                                None => {
+                                    if ring_net[i..j].iter().any(|(_, info, d)| {
+                                        *d < 0 && state.ring.as_ref() == Some(info)
+                                    }) && ring_net[i..j]
+                                        .iter()
+                                        .map(|(_, _, d)| *d)
+                                        .sum::<isize>()
+                                        < 0
+                                    {
+                                        state.ring = None;
+                                    }
+                                }
+                            }
+                            i = j;
+                        }
+                        ring_net.clear();
+                    }
                     if let Some(json) = reconfigure.take() {
                         match switch_strategies(&json, &layout, &strategies) {
                             Ok(next) => {
