@@ -674,6 +674,15 @@ impl KafkaSource {
                 Some(next) => next >= high,
                 None => high <= low || self.settings.start == StartOffset::Latest,
             };
+            tracing::debug!(
+                topic = topic.as_str(),
+                partition = p.id.partition,
+                low,
+                high,
+                next = ?p.next_offset,
+                at_end,
+                "end offsets"
+            );
             if !at_end {
                 return Ok(false);
             }

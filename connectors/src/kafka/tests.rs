@@ -495,3 +495,36 @@ fn sink_writes_json_with_key_and_headers_and_counts() {
     }
     sink.health().expect("healthy");
 }
+
+#[test]
+fn pausing_with_records_in_flight_loses_and_repeats_none() {
+    let m = mock(1);
+    for i in 0..3_000u64 {
+        let topic = m.kafka.topics.inputs()[Stream::Transactions as usize];
+        m.producer
+            .send(BaseRecord::to(topic).partition(0).key("k").payload(&txn(
+                &format!("T{i}"),
+                "C1",
+                1_000 + i,
+            )))
+            .expect("enqueue");
+    }
+    m.producer.flush(Duration::from_secs(10)).expect("flush");
+    let mut s = m.source(all(1), settings(), 100_000);
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut round = 0;
+    while out.len() < 3_000 && Instant::now() < deadline {
+        s.poll(100_000, Duration::from_millis(20), 50, &mut out)
+            .expect("poll");
+        round += 1;
+        if round % 2 == 0 {
+            s.pause(100_000).expect("pause");
+            s.poll(100_000, Duration::from_millis(5), 50, &mut out)
+                .expect("poll");
+            s.resume(100_000).expect("resume");
+        }
+    }
+    let offsets: Vec<u64> = out.iter().map(|(_, e)| e.seq & ((1 << 40) - 1)).collect();
+    assert_eq!(offsets, (0..3_000).collect::<Vec<u64>>(), "{round} rounds");
+}
