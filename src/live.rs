@@ -624,7 +624,8 @@ fn worker_loop(
         let taken = s
             .poll(now, Duration::ZERO, run.poll_batch, &mut batch)
             .map_err(|e| e.to_string())?;
-        if taken > 0 {
+        // The end-of-input clock runs only while records could arrive: not while paused.
+        if taken > 0 || s.is_paused() {
             last_record = now;
         }
         inflight.unreleased += batch.len() as u64;

@@ -662,7 +662,12 @@ impl KafkaSource {
 
     /// Whether every assigned partition has been consumed to its end (high watermark, as
     /// the brokers report it now). One ListOffsets request per partition: call it only
-    /// when nothing arrived for a while.
+    /// when nothing arrived for a while (and not while paused).
+    ///
+    /// Some brokers answer ListOffsets wrongly (tansu 0.6 reports a high watermark of 1 for
+    /// a partition that holds thousands of records); a position at or past the reported end
+    /// counts as the end, so with such a broker this check passes and the caller's idle
+    /// time is what decides.
     pub fn caught_up(&self, timeout: Duration) -> Result<bool, ConnectorError> {
         for p in &self.parts {
             let topic = &self.topics[p.id.stream as usize];
