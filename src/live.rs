@@ -24,6 +24,7 @@
 use crate::pipeline::ClusterSpec;
 use crate::replay::{replay, ReplayArgs};
 use anyhow::Context;
+use differential_dataflow::collection::AsCollection;
 use riskwatch_connectors::kafka::{
     assign_partitions, config as kafka_config, partition_counts, KafkaMetrics, KafkaSink,
     KafkaSource, SourceSettings, SourceStats,
@@ -410,36 +411,55 @@ impl Outputs {
     }
 }
 
-/// Backpressure bookkeeping: each input advance with the events fed before it.
+/// Backpressure bookkeeping: each advance of this worker's input, with the events fed
+/// before it.
 ///
-/// Only released events (fed at times the input frontier has passed) count: they are the
-/// dataflow's backlog and drain without more input. Events still waiting for the watermark
-/// do not: pausing on them could wait forever for the records that would release them.
+/// An advance counts as backlog only once every worker's input has passed it (the global
+/// input frontier, read from a probe right after the input): its events then wait for
+/// the dataflow's work alone and drain without more input. Events still waiting for a
+/// watermark, here or on another worker, do not count: pausing on them could wait forever
+/// for the records that would release them (a deadlock, e.g. with a worker that has
+/// finished its partitions in a bounded run).
+#[derive(Default)]
 struct InFlight {
-    /// `(frontier after the advance, wall ms of the advance, events fed before it)`.
-    advances: VecDeque<(u64, u64, u64)>,
+    /// `(input frontier after the advance, events fed before it, wall ms at which the
+    /// global input frontier passed it)`, in advance order.
+    advances: VecDeque<(u64, u64, Option<u64>)>,
     /// Events fed since the last advance.
     unreleased: u64,
-    /// Events in `advances`.
-    released: u64,
 }
 
 impl InFlight {
-    /// Drops advances the output has passed; returns (released events not through the
-    /// dataflow yet, ms since the oldest of their advances).
-    fn update(&mut self, probe_frontier: u64, now: u64) -> (u64, u64) {
-        while let Some(&(f, _, n)) = self.advances.front() {
-            if probe_frontier < f {
-                break;
-            }
-            self.released -= n;
-            self.advances.pop_front();
-        }
-        let lag = self
+    /// Records an advance of this worker's input to `frontier`.
+    fn advance(&mut self, frontier: u64) {
+        let n = std::mem::take(&mut self.unreleased);
+        self.advances.push_back((frontier, n, None));
+    }
+
+    /// Drops advances the output has passed and marks those the global input frontier has
+    /// passed; returns (their events not through the dataflow yet, ms since the oldest of
+    /// them became ready).
+    fn update(&mut self, input_frontier: u64, output_frontier: u64, now: u64) -> (u64, u64) {
+        while self
             .advances
             .front()
-            .map_or(0, |&(_, at, _)| now.saturating_sub(at));
-        (self.released, lag)
+            .is_some_and(|&(f, _, _)| output_frontier >= f)
+        {
+            self.advances.pop_front();
+        }
+        let mut pending = 0;
+        for (f, n, ready) in self.advances.iter_mut() {
+            if input_frontier < *f {
+                break;
+            }
+            ready.get_or_insert(now);
+            pending += *n;
+        }
+        let lag = match self.advances.front() {
+            Some(&(_, _, Some(at))) => now.saturating_sub(at),
+            _ => 0,
+        };
+        (pending, lag)
     }
 }
 
@@ -488,13 +508,14 @@ fn worker_loop(
     let mut input = differential_dataflow::input::InputSession::<u64, Event, isize>::new();
     let mut control =
         differential_dataflow::input::InputSession::<u64, AccountUpdate, isize>::new();
+    let input_probe = ProbeHandle::new();
     worker.dataflow::<u64, _, _>(|scope| {
-        let outputs = build(
-            input.to_collection(scope),
-            control.to_collection(scope),
-            &plan,
-            stats.clone(),
-        );
+        let events = input
+            .to_collection(scope)
+            .inner
+            .probe_with(&input_probe)
+            .as_collection();
+        let outputs = build(events, control.to_collection(scope), &plan, stats.clone());
         let t = &kafka.topics;
         let out = Outputs {
             end: end.clone(),
@@ -531,11 +552,7 @@ fn worker_loop(
     });
 
     let mut batch: Vec<(u64, Event)> = Vec::with_capacity(run.poll_batch);
-    let mut inflight = InFlight {
-        advances: VecDeque::new(),
-        unreleased: 0,
-        released: 0,
-    };
+    let mut inflight = InFlight::default();
     let max_lag = run.max_lag.ms();
     let max_pending = run.max_pending_events;
     let mut last_record = wall_clock_ms();
@@ -606,10 +623,12 @@ fn worker_loop(
             continue;
         };
         // Backpressure.
-        let probe_frontier = probe.with_frontier(|f| f.first().copied().unwrap_or(u64::MAX));
-        let (pending, lag) = inflight.update(probe_frontier, now);
+        let frontier_of =
+            |p: &ProbeHandle<u64>| p.with_frontier(|f| f.first().copied().unwrap_or(u64::MAX));
+        let (pending, lag) = inflight.update(frontier_of(&input_probe), frontier_of(&probe), now);
         if s.is_paused() {
             if lag <= max_lag / 2 && pending <= max_pending / 2 {
+                tracing::debug!(worker = index, lag, pending, "backpressure: resuming");
                 s.resume(now).map_err(|e| e.to_string())?;
             }
         } else if lag > max_lag || pending > max_pending {
@@ -636,9 +655,7 @@ fn worker_loop(
         if frontier > *input.time() {
             input.advance_to(frontier);
             control.advance_to(frontier);
-            let n = std::mem::take(&mut inflight.unreleased);
-            inflight.released += n;
-            inflight.advances.push_back((frontier, now, n));
+            inflight.advance(frontier);
         }
         input.flush();
         control.flush();
@@ -711,22 +728,25 @@ mod tests {
     use super::InFlight;
 
     #[test]
-    fn backpressure_counts_events_and_lag_until_the_output_passes_their_advance() {
+    fn backpressure_counts_only_events_every_worker_has_released() {
+        // 100 events fed, then an advance to 50; 30 more, an advance to 90; 7 more fed.
         let mut f = InFlight {
-            advances: Default::default(),
-            unreleased: 0,
-            released: 0,
+            unreleased: 100,
+            ..InFlight::default()
         };
-        // 100 events released by an advance to 50 at wall 1_000, 30 more by one to 90 at
-        // wall 1_200, 7 fed but waiting for the watermark.
-        f.advances.push_back((50, 1_000, 100));
-        f.advances.push_back((90, 1_200, 30));
-        f.released = 130;
+        f.advance(50);
+        f.unreleased = 30;
+        f.advance(90);
         f.unreleased = 7;
-        assert_eq!(f.update(40, 1_500), (130, 500));
+        // Another worker holds the global input frontier at 40: nothing is backlog yet.
+        assert_eq!(f.update(40, 40, 1_000), (0, 0));
+        // Every input passed 60: the first advance is backlog from now on.
+        assert_eq!(f.update(60, 40, 1_500), (100, 0));
+        assert_eq!(f.update(95, 40, 1_800), (130, 300));
         // The output passed 50: the first advance is through.
-        assert_eq!(f.update(50, 1_600), (30, 400));
+        assert_eq!(f.update(95, 50, 2_000), (30, 200));
         // Unreleased events never count: only more input can release them.
-        assert_eq!(f.update(u64::MAX, 1_700), (0, 0));
+        assert_eq!(f.update(u64::MAX, u64::MAX, 2_100), (0, 0));
+        assert_eq!(f.unreleased, 7);
     }
 }

@@ -11,7 +11,9 @@
 
 use anyhow::Context;
 use compact_str::CompactString;
-use riskwatch_connectors::kafka::{config as kafka_config, KafkaSink};
+use riskwatch_connectors::kafka::{
+    config as kafka_config, EndOffsets, KafkaSink, END_OFFSETS_INTERVAL_MS,
+};
 use riskwatch_model::config::KafkaConfig;
 use riskwatch_model::decode::decode;
 use riskwatch_model::event::Stream;
@@ -161,8 +163,14 @@ pub fn consume(
 ) -> anyhow::Result<u64> {
     use riskwatch_connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
     use riskwatch_connectors::kafka::rdkafka::message::{Headers, Message};
-    let config = kafka_config::consumer(kafka, &format!("{}-consume", kafka.client_id))?;
-    let consumer: BaseConsumer = config.create().context("creating the consumer")?;
+    let mut config = kafka_config::consumer(kafka, &format!("{}-consume", kafka.client_id))?;
+    config.set(
+        "statistics.interval.ms",
+        END_OFFSETS_INTERVAL_MS.to_string(),
+    );
+    let consumer: BaseConsumer<EndOffsets> = config
+        .create_with_context(EndOffsets::default())
+        .context("creating the consumer")?;
     let md = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(30))
         .context("fetching metadata")?;
@@ -229,7 +237,11 @@ pub fn consume(
         if last.elapsed() >= idle {
             let mut at_end = true;
             for p in &partitions {
-                let (low, high) = consumer.fetch_watermarks(topic, *p, Duration::from_secs(10))?;
+                // The fetched high watermark: some brokers answer ListOffsets wrongly.
+                let (low, high) = match consumer.context().get(topic, *p) {
+                    Some(range) => range,
+                    None => consumer.fetch_watermarks(topic, *p, Duration::from_secs(10))?,
+                };
                 let pos = next[*p as usize].max(low);
                 at_end &= pos >= high;
             }

@@ -36,15 +36,18 @@
 use crate::error::ConnectorError;
 use crate::kafka::metrics::KafkaMetrics;
 use crate::kafka::sink::TopicWriter;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use riskwatch_model::config::{StartOffset, TimeConfig};
 use riskwatch_model::decode::{decode, rejected_json, Reject, RejectCode};
 use riskwatch_model::event::{Event, Stream};
 use riskwatch_model::time::ceil_to;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Largest partition number `seq` can carry (16 bits).
@@ -131,6 +134,49 @@ pub fn partition_counts<const N: usize>(
     Ok(counts)
 }
 
+/// Consumer callbacks that keep the partitions' offset range as librdkafka learns it from
+/// fetch responses (through its statistics, when `statistics.interval.ms` is set).
+///
+/// These stay right where a broker answers ListOffsets wrongly (tansu 0.6 reports a high
+/// watermark of 1 for partitions holding thousands of records), so they are what decides
+/// whether a partition has been consumed to its end.
+#[derive(Debug, Default)]
+pub struct EndOffsets {
+    ranges: Mutex<HashMap<(String, i32), (i64, i64)>>,
+}
+
+impl EndOffsets {
+    /// `(low, high)` watermarks of a partition as last fetched, if known.
+    pub fn get(&self, topic: &str, partition: i32) -> Option<(i64, i64)> {
+        self.ranges
+            .lock()
+            .expect("no panic holding the offsets")
+            .get(&(topic.to_string(), partition))
+            .copied()
+    }
+}
+
+impl ClientContext for EndOffsets {
+    fn stats(&self, statistics: Statistics) {
+        let mut ranges = self.ranges.lock().expect("no panic holding the offsets");
+        for (topic, t) in &statistics.topics {
+            for (&partition, p) in &t.partitions {
+                if partition >= 0 && p.hi_offset >= 0 {
+                    ranges.insert(
+                        (topic.clone(), partition),
+                        (p.lo_offset.max(0), p.hi_offset),
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for EndOffsets {}
+
+/// Statistics interval with which consumers report the offset ranges [`EndOffsets`] keeps.
+pub const END_OFFSETS_INTERVAL_MS: u64 = 250;
+
 /// Time settings of a source, in ms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SourceSettings {
@@ -180,6 +226,8 @@ pub struct SourceStats {
     pub beyond_until: u64,
     /// Transient consumer errors (librdkafka retries them).
     pub consumer_errors: u64,
+    /// Records received again at an offset already consumed, and skipped.
+    pub redelivered: u64,
     /// Times backpressure paused the partitions.
     pub pauses: u64,
 }
@@ -197,6 +245,7 @@ impl SourceStats {
         self.late += other.late;
         self.beyond_until += other.beyond_until;
         self.consumer_errors += other.consumer_errors;
+        self.redelivered += other.redelivered;
         self.pauses += other.pauses;
     }
 }
@@ -219,7 +268,7 @@ struct PartitionState {
 
 /// The source of one worker. See the module documentation for its semantics.
 pub struct KafkaSource {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<EndOffsets>,
     topics: [String; 4],
     parts: Vec<PartitionState>,
     /// `lookup[stream][partition]` = index into `parts`, or `usize::MAX`.
@@ -259,8 +308,13 @@ impl KafkaSource {
         metrics: Option<(&KafkaMetrics, usize)>,
         now_ms: u64,
     ) -> Result<KafkaSource, ConnectorError> {
-        let consumer: BaseConsumer<DefaultConsumerContext> = config
-            .create()
+        let mut config = config.clone();
+        config.set(
+            "statistics.interval.ms",
+            END_OFFSETS_INTERVAL_MS.to_string(),
+        );
+        let consumer: BaseConsumer<EndOffsets> = config
+            .create_with_context(EndOffsets::default())
             .map_err(|e| ConnectorError::kafka("create consumer", e))?;
         let start = match settings.start {
             StartOffset::Earliest => Offset::Beginning,
@@ -390,6 +444,11 @@ impl KafkaSource {
             let offset = msg.offset();
             let payload = msg.payload().unwrap_or(&[]);
             let part = &mut self.parts[index];
+            if part.next_offset.is_some_and(|next| offset < next) {
+                // Received before (a broker or client redelivery): fed once only.
+                self.stats.redelivered += 1;
+                continue;
+            }
             part.next_offset = Some(offset + 1);
             part.last_seen = now_ms;
             part.batch_records += 1;
@@ -609,6 +668,21 @@ impl KafkaSource {
         let Some(since) = self.paused_since.take() else {
             return Ok(());
         };
+        // Pausing purges the records librdkafka had fetched ahead but leaves its fetch
+        // position after them, so without this seek they would be skipped: rewind every
+        // partition to the offset after the last record this source received.
+        let rewind = self.tpl(Some(()));
+        if rewind.count() > 0 {
+            let result = self
+                .consumer
+                .seek_partitions(rewind, Duration::from_secs(10))
+                .map_err(|e| ConnectorError::kafka("seek", e))?;
+            for e in result.elements() {
+                if let Err(err) = e.error() {
+                    return Err(ConnectorError::kafka("seek", err));
+                }
+            }
+        }
         self.consumer
             .resume(&self.tpl(None))
             .map_err(|e| ConnectorError::kafka("resume", e))?;
@@ -660,21 +734,20 @@ impl KafkaSource {
             .collect()
     }
 
-    /// Whether every assigned partition has been consumed to its end (high watermark, as
-    /// the brokers report it now). One ListOffsets request per partition: call it only
-    /// when nothing arrived for a while (and not while paused).
-    ///
-    /// Some brokers answer ListOffsets wrongly (tansu 0.6 reports a high watermark of 1 for
-    /// a partition that holds thousands of records); a position at or past the reported end
-    /// counts as the end, so with such a broker this check passes and the caller's idle
-    /// time is what decides.
+    /// Whether every assigned partition has been consumed to its end: the high watermark
+    /// of the latest fetch response (see [`EndOffsets`]), or, for a partition not fetched
+    /// yet, the brokers' ListOffsets answer (one request each). Call it when nothing arrived
+    /// for a while and the partitions are not paused.
     pub fn caught_up(&self, timeout: Duration) -> Result<bool, ConnectorError> {
         for p in &self.parts {
             let topic = &self.topics[p.id.stream as usize];
-            let (low, high) = self
-                .consumer
-                .fetch_watermarks(topic, p.id.partition, timeout)
-                .map_err(|e| ConnectorError::kafka("fetch watermarks", e))?;
+            let (low, high) = match self.consumer.context().get(topic, p.id.partition) {
+                Some(range) => range,
+                None => self
+                    .consumer
+                    .fetch_watermarks(topic, p.id.partition, timeout)
+                    .map_err(|e| ConnectorError::kafka("fetch watermarks", e))?,
+            };
             let at_end = match p.next_offset {
                 Some(next) => next >= high,
                 None => high <= low || self.settings.start == StartOffset::Latest,
