@@ -57,17 +57,7 @@ pub fn compare(
                 config_changes: Vec::new(),
             },
         )?;
-        let strategies: Vec<(String, bool)> = compiled
-            .strategies
-            .list
-            .iter()
-            .map(|s| {
-                let shadow = compiled.strategies.mode
-                    == riskwatch_model::config::ExperimentMode::Shadow
-                    && s.role == riskwatch_model::config::Role::Challenger;
-                (s.name.clone(), shadow)
-            })
-            .collect();
+        let strategies: Vec<(String, bool)> = compiled.strategies.names_with_shadow();
         let q = truth
             .as_ref()
             .map(|t| quality(t, &run.alerts, &strategies))

@@ -69,17 +69,7 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Vec<Quality>> {
         },
     )?;
     let truth = read_truth(&book.join("truth.ndjson"))?;
-    let strategies: Vec<(String, bool)> = compiled
-        .strategies
-        .list
-        .iter()
-        .map(|s| {
-            let shadow = compiled.strategies.mode
-                == riskwatch_model::config::ExperimentMode::Shadow
-                && s.role == riskwatch_model::config::Role::Challenger;
-            (s.name.clone(), shadow)
-        })
-        .collect();
+    let strategies: Vec<(String, bool)> = compiled.strategies.names_with_shadow();
     let q = quality(&truth, &run.alerts, &strategies);
     print!("{}", report(&summary, &q));
     Ok(q)

@@ -86,6 +86,8 @@ pub struct LiveSummary {
     pub beyond_until: u64,
     /// Times backpressure paused a worker.
     pub pauses: u64,
+    /// Records received again at an already consumed offset, skipped.
+    pub redelivered: u64,
     /// Alerts produced.
     pub alerts: u64,
     /// Decisions produced.
@@ -284,6 +286,7 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
                 summary.late += s.late;
                 summary.beyond_until += s.beyond_until;
                 summary.pauses += s.pauses;
+                summary.redelivered += s.redelivered;
                 summary.alerts += w.sent[0];
                 summary.decisions += w.sent[1];
                 summary.cases += w.sent[2];
@@ -315,7 +318,8 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
     if args.print_summary {
         println!(
             "run (kafka, process {process}): {} records, {} alerts, {} decisions, {} cases, \
-             {} rejected, {} late, {} backpressure pauses; complete before ts {}; offsets in {}",
+             {} rejected, {} late, {} backpressure pauses, {} redelivered; complete before ts {}; \
+             offsets in {}",
             summary.records.iter().sum::<u64>(),
             summary.alerts,
             summary.decisions,
@@ -323,6 +327,7 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
             summary.rejected.values().sum::<u64>(),
             summary.late,
             summary.pauses,
+            summary.redelivered,
             summary.complete_before,
             dir.join(format!("offsets-process-{process}.json"))
                 .display()

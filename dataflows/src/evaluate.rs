@@ -32,6 +32,18 @@ pub struct Strategies {
 }
 
 impl Strategies {
+    /// Each strategy's name and whether its outputs are shadow (a challenger in shadow
+    /// mode), in config order.
+    pub fn names_with_shadow(&self) -> Vec<(String, bool)> {
+        self.list
+            .iter()
+            .map(|s| {
+                let shadow = self.mode == ExperimentMode::Shadow && s.role == Role::Challenger;
+                (s.name.clone(), shadow)
+            })
+            .collect()
+    }
+
     /// Which strategies evaluate `customer_id`, each with its shadow flag, into `out`.
     ///
     /// Shadow mode: all of them, challengers marked shadow. Split mode: exactly one, chosen

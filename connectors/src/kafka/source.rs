@@ -447,7 +447,11 @@ impl KafkaSource {
             if part.next_offset.is_some_and(|next| offset < next) {
                 // Received before (a broker or client redelivery): fed once only.
                 self.stats.redelivered += 1;
+                tracing::debug!(stream = stream.name(), partition, offset, next = ?part.next_offset, "redelivered");
                 continue;
+            }
+            if part.next_offset.is_some_and(|next| offset > next) {
+                tracing::debug!(stream = stream.name(), partition, offset, next = ?part.next_offset, "gap");
             }
             part.next_offset = Some(offset + 1);
             part.last_seen = now_ms;
