@@ -7,8 +7,9 @@
 #                                                                ▼       ▼
 #              alerts, decisions, cases equal after sorting and dropping emitted_at; contracts hold
 #
-# Then a graceful stop: SIGTERM to one process of an unbounded 2-process run must stop both,
-# with exit 0 and their offsets recorded.
+# twice: as is, and under backpressure (tiny bounds, so workers pause). Then a graceful
+# stop: SIGTERM to one process of an unbounded 2-process run must stop both, with exit 0 and
+# their offsets recorded.
 #
 # tansu is installed into ~/.cache/riskwatch/tansu if missing (`cargo install tansu`, about
 # 11-15 minutes cold, with its own target dir so it never locks the project's). Processes
@@ -94,9 +95,6 @@ say "tansu on $BROKER"
 for t in customers loans transactions behaviors; do
   "$TANSU" topic create --broker "tcp://$BROKER" --partitions "$PARTITIONS" "riskwatch.$t" >/dev/null
 done
-for t in alerts decisions cases rejected; do
-  "$TANSU" topic create --broker "tcp://$BROKER" --partitions 2 "riskwatch.$t" >/dev/null
-done
 
 # 5. A small book, with two bad records for the dead-letter path.
 "$RW" gen --customers "$CUSTOMERS" --days "$DAYS" --seed 11 --out "$WORK/book" >/dev/null
@@ -105,8 +103,9 @@ echo '{"event_id":"BAD2","customer_id":"C0000002","ts":1767225600000,"type":"pur
   >>"$WORK/book/transactions.ndjson"
 
 # 6. Config: lateness at least the producer's skew (one in-order producer: none), no
-#    wall-clock advance, so the live run must equal replay.
-cat >"$WORK/riskwatch.toml" <<EOF
+#    wall-clock advance, so the live run must equal replay. Each case below writes to its
+#    own output topics ([kafka.topics] appended per case).
+cat >"$WORK/riskwatch.toml" <<CONFIG
 [time]
 allowed_lateness = "1m"
 wall_clock_advance = false
@@ -117,7 +116,7 @@ state_dir = "$WORK/state"
 
 [kafka]
 brokers = "$BROKER"
-EOF
+CONFIG
 
 # 7. Produce the book in event-time order.
 "$RW" produce --input "$WORK/book" --config "$WORK/riskwatch.toml"
@@ -126,39 +125,47 @@ EOF
 "$RW" replay --input "$WORK/book" --output "$WORK/replay" --config "$WORK/riskwatch.toml" \
   --workers 2 >"$WORK/replay.log" 2>&1 || fail "replay failed (see $WORK/replay.log)"
 
-# 9. The live pipeline as a 2-process cluster, until every partition is consumed.
-P0=$(free_port)
-P1=$(free_port)
-HOSTS="127.0.0.1:$P0,127.0.0.1:$P1"
-t0=$(date +%s.%N)
-for i in 0 1; do
-  timeout 600 "$RW" run --config "$WORK/riskwatch.toml" --workers "$WORKERS" \
-    --process "$i" --hosts "$HOSTS" --until-idle >"$WORK/run-$i.log" 2>&1 &
-  pids+=($!)
-  eval "run_pid_$i=$!"
-done
-rc0=0
-rc1=0
-wait "$run_pid_0" || rc0=$?
-wait "$run_pid_1" || rc1=$?
-[ $rc0 -eq 0 ] && [ $rc1 -eq 0 ] ||
-  fail "riskwatch run exited $rc0/$rc1 (see $WORK/run-0.log, $WORK/run-1.log)"
-say "cluster run: $(python3 -c "import time; print(f'{time.time() - $t0:.1f}')")s;" \
-  "$(grep -h '^run (kafka' "$WORK"/run-*.log | tr '\n' ' ')"
-
-# 10. Outputs.
-mkdir -p "$WORK/kafka"
-for t in alerts decisions cases; do
-  "$RW" consume --topic "riskwatch.$t" --config "$WORK/riskwatch.toml" \
-    --out "$WORK/kafka/$t.ndjson" --idle-ms 1000 >/dev/null
-done
-"$RW" consume --topic riskwatch.rejected --config "$WORK/riskwatch.toml" \
-  --out "$WORK/kafka/rejected-meta.ndjson" --idle-ms 1000 --meta >/dev/null
-
-# 11. Same alerts as replay (order and emitted_at aside); dead letters with their headers.
-python3 - "$WORK" <<'PY'
+# 9-11. The live pipeline as a 2-process cluster until every partition is consumed; its
+#       outputs read back from Kafka must equal replay's (order and emitted_at aside), the
+#       dead letters must carry their headers, and everything must meet the contracts.
+#       Usage: cluster_case NAME [VAR=VALUE ...] (environment of both processes).
+cluster_case() {
+  local name=$1
+  shift
+  local cfg="$WORK/$name.toml"
+  cp "$WORK/riskwatch.toml" "$cfg"
+  for t in alerts decisions cases rejected; do
+    "$TANSU" topic create --broker "tcp://$BROKER" --partitions 2 "$name.$t" >/dev/null
+  done
+  printf '\n[kafka.topics]\nalerts = "%s.alerts"\ndecisions = "%s.decisions"\n' "$name" "$name" >>"$cfg"
+  printf 'cases = "%s.cases"\ndead_letter = "%s.rejected"\n' "$name" "$name" >>"$cfg"
+  local p0 p1 hosts t0 rc0=0 rc1=0
+  p0=$(free_port)
+  p1=$(free_port)
+  hosts="127.0.0.1:$p0,127.0.0.1:$p1"
+  t0=$(date +%s.%N)
+  for i in 0 1; do
+    env "$@" timeout 600 "$RW" run --config "$cfg" --workers "$WORKERS" \
+      --process "$i" --hosts "$hosts" --until-idle >"$WORK/$name-run-$i.log" 2>&1 &
+    pids+=($!)
+    eval "run_pid_$i=$!"
+  done
+  wait "$run_pid_0" || rc0=$?
+  wait "$run_pid_1" || rc1=$?
+  [ $rc0 -eq 0 ] && [ $rc1 -eq 0 ] ||
+    fail "$name: riskwatch run exited $rc0/$rc1 (see $WORK/$name-run-*.log)"
+  say "$name: cluster run $(python3 -c "import time; print(f'{time.time() - $t0:.1f}')")s;" \
+    "$(grep -h '^run (kafka' "$WORK/$name"-run-*.log | sed 's/; offsets in.*//' | tr '\n' ' ')"
+  mkdir -p "$WORK/$name"
+  for t in alerts decisions cases; do
+    "$RW" consume --topic "$name.$t" --config "$cfg" --out "$WORK/$name/$t.ndjson" \
+      --idle-ms 1000 >/dev/null
+  done
+  "$RW" consume --topic "$name.rejected" --config "$cfg" \
+    --out "$WORK/$name/rejected-meta.ndjson" --idle-ms 1000 --meta >/dev/null
+  python3 - "$WORK" "$name" <<'PY' || exit 1
 import json, sys, collections
-work = sys.argv[1]
+work, name = sys.argv[1], sys.argv[2]
 def records(path):
     out = []
     for line in open(path):
@@ -169,44 +176,59 @@ def records(path):
     return sorted(out)
 counts = {}
 for kind in ("alerts", "decisions", "cases"):
-    live, ref = records(f"{work}/kafka/{kind}.ndjson"), records(f"{work}/replay/{kind}.ndjson")
+    live, ref = records(f"{work}/{name}/{kind}.ndjson"), records(f"{work}/replay/{kind}.ndjson")
     if live != ref:
         a, b = collections.Counter(live), collections.Counter(ref)
         only_live, only_ref = list((a - b).elements()), list((b - a).elements())
-        print(f"kafka-e2e: FAIL: {len(live)} {kind} through Kafka, {len(ref)} from replay; "
-              f"{len(only_live)} only in Kafka, {len(only_ref)} only in replay", file=sys.stderr)
+        print(f"kafka-e2e: FAIL: {name}: {len(live)} {kind} through Kafka, {len(ref)} from "
+              f"replay; {len(only_live)} only in Kafka, {len(only_ref)} only in replay",
+              file=sys.stderr)
         for x in only_live[:3]: print("  only kafka: ", x[:300], file=sys.stderr)
         for x in only_ref[:3]: print("  only replay:", x[:300], file=sys.stderr)
         sys.exit(1)
     counts[kind] = len(ref)
 if not counts["alerts"]:
-    print("kafka-e2e: FAIL: replay produced no alerts; the comparison proves nothing", file=sys.stderr)
+    print("kafka-e2e: FAIL: replay produced no alerts; the comparison proves nothing",
+          file=sys.stderr)
     sys.exit(1)
-dead = [json.loads(l) for l in open(f"{work}/kafka/rejected-meta.ndjson") if l.strip()]
+dead = [json.loads(l) for l in open(f"{work}/{name}/rejected-meta.ndjson") if l.strip()]
 want = sorted(json.loads(l)["reason"] for l in open(f"{work}/replay/rejected.ndjson") if l.strip())
 got = sorted(d["headers"].get("reason") for d in dead)
 if got != want:
-    print(f"kafka-e2e: FAIL: dead letters {got}, replay rejected {want}", file=sys.stderr); sys.exit(1)
+    print(f"kafka-e2e: FAIL: {name}: dead letters {got}, replay rejected {want}", file=sys.stderr)
+    sys.exit(1)
 for d in dead:
     h, v = d["headers"], d["value"]
     if set(h) != {"reason", "source", "partition", "offset"} or v["reason"] != h["reason"] \
             or v["source"] != h["source"] or str(v["offset"]) != h["offset"]:
-        print(f"kafka-e2e: FAIL: dead letter headers/value disagree: {d}", file=sys.stderr); sys.exit(1)
-with open(f"{work}/kafka/rejected.ndjson", "w") as f:
+        print(f"kafka-e2e: FAIL: dead letter headers/value disagree: {d}", file=sys.stderr)
+        sys.exit(1)
+with open(f"{work}/{name}/rejected.ndjson", "w") as f:
     for d in dead: f.write(json.dumps(d["value"]) + "\n")
-print(f"kafka-e2e: through Kafka equal to replay: {counts['alerts']} alerts, "
+print(f"kafka-e2e: {name}: equal to replay through Kafka: {counts['alerts']} alerts, "
       f"{counts['decisions']} decisions, {counts['cases']} case events; dead letters {got}")
 PY
-python3 "$CHECK_CONTRACTS" "$WORK/kafka" ||
-  fail "outputs read from Kafka break the contracts"
+  python3 "$CHECK_CONTRACTS" "$WORK/$name" ||
+    fail "$name: outputs read from Kafka break the contracts"
+}
 
-# 12. Graceful stop: an unbounded 2-process run; SIGTERM to process 1 only must stop both
-#     (the stop is broadcast), each exits 0 and records its offsets.
+cluster_case plain
+# The same under backpressure: tiny bounds make the workers pause and resume; nothing may be
+# lost or repeated.
+cluster_case backpressure RISKWATCH__RUN__MAX_PENDING_EVENTS=500 \
+  RISKWATCH__RUN__MAX_LAG='"50ms"' RISKWATCH__RUN__POLL_BATCH=200
+
+# 12. Signals on an unbounded 2-process run. SIGHUP: to process 1 it is ignored (never
+#     fatal); to process 0 after a broken edit of the config, the change is rejected with
+#     the key; after a valid edit, applied at one event time. Then a graceful stop: SIGTERM
+#     to process 1 only must stop both (the stop is broadcast), each exits 0 and records
+#     its offsets.
+cp "$WORK/plain.toml" "$WORK/live.toml"
 P0=$(free_port)
 P1=$(free_port)
 HOSTS="127.0.0.1:$P0,127.0.0.1:$P1"
 for i in 0 1; do
-  "$RW" run --config "$WORK/riskwatch.toml" --workers 1 --process "$i" --hosts "$HOSTS" \
+  "$RW" run --config "$WORK/live.toml" --workers 1 --process "$i" --hosts "$HOSTS" \
     --state-dir "$WORK/state-sigterm" >"$WORK/run-sigterm-$i.log" 2>&1 &
   pids+=($!)
   eval "sig_pid_$i=$!"
@@ -215,7 +237,31 @@ for _ in $(seq 1 120); do
   grep -q "kafka source: static assignment" "$WORK/run-sigterm-1.log" && break
   sleep 0.5
 done
-sleep 5
+sleep 2
+# wait_log FILE PATTERN WHAT: up to 30 s for PATTERN to appear in FILE.
+wait_log() {
+  for _ in $(seq 1 60); do
+    grep -q "$2" "$1" && return 0
+    sleep 0.5
+  done
+  fail "$3 (see $1)"
+}
+kill -HUP "$sig_pid_1"
+sed -i 's/^allowed_lateness = .*/allowed_lateness = "7 parsecs"/' "$WORK/live.toml"
+kill -HUP "$sig_pid_0"
+wait_log "$WORK/run-sigterm-0.log" "config change rejected.*allowed_lateness" \
+  "a broken config was not rejected"
+cp "$WORK/plain.toml" "$WORK/live.toml"
+printf '\n[[strategy]]\nname = "baseline"\nrole = "champion"\n' >>"$WORK/live.toml"
+printf 'levels = { min_score = [0, -1, -2, -3] }\n[[strategy.rule]]\n' >>"$WORK/live.toml"
+printf 'id = "multi_lending"\nseverity = "high"\nexpr = "distinct_lenders_30d >= 2"\n' >>"$WORK/live.toml"
+kill -HUP "$sig_pid_0"
+wait_log "$WORK/run-sigterm-0.log" "strategy change applied" "a valid config change was not applied"
+for i in 0 1; do
+  pid_var="sig_pid_$i"
+  kill -0 "${!pid_var}" 2>/dev/null || fail "process $i died on SIGHUP (see $WORK/run-sigterm-$i.log)"
+done
+say "SIGHUP: $(grep -o 'strategy change applied.*' "$WORK/run-sigterm-0.log" | head -1 | cut -c1-160)"
 kill -TERM "$sig_pid_1"
 for i in 0 1; do
   pid_var="sig_pid_$i"

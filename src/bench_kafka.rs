@@ -7,6 +7,10 @@
 //! input record's produce timestamp to the output record's produce timestamp (the Kafka
 //! message timestamps), where the input side is the alert's `ts`: the triggering event's
 //! time rounded up to the tick, so a figure can under-state by less than one tick (10 ms).
+//! Measured are alerts after a 3 s warm-up and before the stream's last 2 s (its last
+//! events wait for the partitions' idle timeout, 1 s here: a stream end, not steady state).
+//! The pipeline runs with `allowed_lateness = 0` (one in-order producer) and
+//! `idle_timeout = 1s`; `RISKWATCH__…` variables override any setting.
 //! As fast as possible (`rate 0`): the stream is produced first, then the pipeline consumes
 //! it to the end (`--until-idle`); throughput is records over the time to drain them.
 //! Every run uses fresh topics (`rwbench-<pid>-<n>-…`), created with the admin API.
@@ -62,7 +66,7 @@ pub struct KafkaFigure {
     /// Records the pipeline consumed per second: over the producing window for fixed
     /// rates, over the drain time for rate 0.
     pub consumed_per_s: f64,
-    /// Alerts measured (after a 3 s warm-up).
+    /// Alerts measured (after a 3 s warm-up, before the last 2 s of the stream).
     pub outputs: u64,
     /// Latency p50, ms (fixed rates only).
     pub p50_ms: f64,
@@ -348,6 +352,7 @@ pub fn bench_kafka(args: &KafkaBenchArgs) -> anyhow::Result<KafkaBenchReport> {
             stop: stop.clone(),
             state_dir: Some(args.dir.join("kafka-state")),
             print_summary: false,
+            reload: None,
         };
         let reader_stop = Arc::new(AtomicBool::new(false));
         let reader = {
@@ -363,7 +368,7 @@ pub fn bench_kafka(args: &KafkaBenchArgs) -> anyhow::Result<KafkaBenchReport> {
                 rate.to_string()
             }
         );
-        let (figure_events, produced_per_s, consumed_per_s, pauses, measure_from);
+        let (figure_events, produced_per_s, consumed_per_s, pauses, measure_from, measure_to);
         if rate == 0 {
             let (n, p) = produce_stream(&config.kafka, args.customers, events, 0)?;
             let start = Instant::now();
@@ -375,6 +380,7 @@ pub fn bench_kafka(args: &KafkaBenchArgs) -> anyhow::Result<KafkaBenchReport> {
             consumed_per_s = consumed as f64 / secs;
             pauses = summary.pauses;
             measure_from = u64::MAX;
+            measure_to = 0;
         } else {
             let pipeline = {
                 let (config, compiled, live_args) =
@@ -384,6 +390,9 @@ pub fn bench_kafka(args: &KafkaBenchArgs) -> anyhow::Result<KafkaBenchReport> {
             std::thread::sleep(Duration::from_secs(2));
             measure_from = wall_clock_ms() + 1_500 + 3_000;
             let (n, p) = produce_stream(&config.kafka, args.customers, events, rate)?;
+            // The stream's last events wait for its partitions to go idle (1 s): a stream
+            // end, not steady state; leave the last 2 s out.
+            measure_to = wall_clock_ms().saturating_sub(2_000);
             std::thread::sleep(Duration::from_secs(3));
             stop.store(true, Ordering::SeqCst);
             let summary = pipeline
@@ -403,7 +412,7 @@ pub fn bench_kafka(args: &KafkaBenchArgs) -> anyhow::Result<KafkaBenchReport> {
             .map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
         let mut lat: Vec<f64> = outputs
             .iter()
-            .filter(|(_, ts)| *ts >= measure_from)
+            .filter(|(_, ts)| *ts >= measure_from && *ts < measure_to)
             .map(|(out, ts)| out.saturating_sub(*ts) as f64)
             .collect();
         lat.sort_by(f64::total_cmp);

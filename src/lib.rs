@@ -2,6 +2,7 @@
 //!
 //! - [`pipeline`]: runs the dataflow over in-memory events on W worker threads.
 //! - [`replay`]: `riskwatch replay` (files in, files out) and config loading.
+//! - [`reload`]: live strategy changes in `riskwatch run` (file change, SIGHUP).
 //! - [`demo`]: `riskwatch demo` (generate, replay, report).
 //! - [`bench`]: `riskwatch bench` (replay throughput, open-loop latency).
 //! - [`quality`]: detection quality against a generated book's truth.
@@ -21,4 +22,5 @@ pub mod live;
 pub mod pipeline;
 pub mod produce;
 pub mod quality;
+pub mod reload;
 pub mod replay;

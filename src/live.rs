@@ -22,6 +22,7 @@
 //!   and every output at a time ≤ the end is emitted (as `riskwatch replay` does).
 
 use crate::pipeline::ClusterSpec;
+use crate::reload::{ReloadEvent, Reloads};
 use crate::replay::{replay, ReplayArgs};
 use anyhow::Context;
 use differential_dataflow::collection::AsCollection;
@@ -31,7 +32,7 @@ use riskwatch_connectors::kafka::{
 };
 use riskwatch_dataflows::graph::build;
 use riskwatch_dataflows::operators::evaluate::wall_clock_ms;
-use riskwatch_dataflows::operators::ledger::AccountUpdate;
+use riskwatch_dataflows::operators::ledger::{AccountUpdate, Change};
 use riskwatch_dataflows::plan::Compiled;
 use riskwatch_dataflows::stats::Stats;
 use riskwatch_model::config::{Config, RunMode};
@@ -69,6 +70,9 @@ pub struct LiveArgs {
     pub state_dir: Option<PathBuf>,
     /// Print a one-line summary on stdout at the end.
     pub print_summary: bool,
+    /// Live strategy changes (process 0 only; see [`crate::reload`]): worker 0 takes each
+    /// accepted change and carries it through the dataflow.
+    pub reload: Option<Arc<Reloads>>,
 }
 
 /// What a Kafka run did, summed over this process's workers.
@@ -102,6 +106,8 @@ pub struct LiveSummary {
     pub stop: String,
     /// `(topic, partition, next offset)` of every partition this process consumed.
     pub positions: Vec<(String, i32, i64)>,
+    /// Live strategy changes: applied (at an event time) or rejected (with the reason).
+    pub reloads: Vec<ReloadEvent>,
 }
 
 /// Installs SIGTERM/SIGINT handlers that set the returned flag; a second signal exits at
@@ -113,22 +119,31 @@ pub fn shutdown_flag() -> anyhow::Result<Arc<AtomicBool>> {
         .enable_io()
         .build()
         .context("starting the signal thread")?;
+    // Installed before returning, so no signal can find the default action after start.
+    // SIGHUP is the reload signal: it must never end the process (its default action),
+    // also where no reload thread listens (processes other than 0).
+    let (mut term, mut int, mut hup) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let _guard = runtime.enter();
+        (
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
+        )
+    };
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             runtime.block_on(async move {
-                use tokio::signal::unix::{signal, SignalKind};
-                let (Ok(mut term), Ok(mut int)) = (
-                    signal(SignalKind::terminate()),
-                    signal(SignalKind::interrupt()),
-                ) else {
-                    tracing::error!("cannot install signal handlers");
-                    return;
-                };
-                for round in 0..2 {
+                let mut round = 0;
+                while round < 2 {
                     tokio::select! {
                         _ = term.recv() => {}
                         _ = int.recv() => {}
+                        _ = hup.recv() => {
+                            tracing::debug!("SIGHUP received");
+                            continue;
+                        }
                     }
                     if round == 0 {
                         tracing::info!("signal received: stopping gracefully");
@@ -137,6 +152,7 @@ pub fn shutdown_flag() -> anyhow::Result<Arc<AtomicBool>> {
                         tracing::error!("second signal: exiting now");
                         std::process::exit(130);
                     }
+                    round += 1;
                 }
             })
         })
@@ -310,6 +326,9 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
         return Err(e);
     }
     summary.positions.sort();
+    if let Some(r) = &args.reload {
+        summary.reloads = r.events();
+    }
     let dir = args
         .state_dir
         .clone()
@@ -318,8 +337,8 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
     if args.print_summary {
         println!(
             "run (kafka, process {process}): {} records, {} alerts, {} decisions, {} cases, \
-             {} rejected, {} late, {} backpressure pauses, {} redelivered; complete before ts {}; \
-             offsets in {}",
+             {} rejected, {} late, {} backpressure pauses, {} redelivered, {} strategy changes \
+             applied, {} rejected; complete before ts {}; offsets in {}",
             summary.records.iter().sum::<u64>(),
             summary.alerts,
             summary.decisions,
@@ -328,6 +347,16 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
             summary.late,
             summary.pauses,
             summary.redelivered,
+            summary
+                .reloads
+                .iter()
+                .filter(|r| matches!(r, ReloadEvent::Applied { .. }))
+                .count(),
+            summary
+                .reloads
+                .iter()
+                .filter(|r| matches!(r, ReloadEvent::Rejected { .. }))
+                .count(),
             summary.complete_before,
             dir.join(format!("offsets-process-{process}.json"))
                 .display()
@@ -504,6 +533,9 @@ fn worker_loop(
         )
     };
 
+    if index == 0 && source.is_none() && args.reload.is_some() {
+        tracing::warn!("worker 0 has no partitions: live strategy changes cannot be applied");
+    }
     let plan = compiled.plan();
     let stats = Rc::new(RefCell::new(Stats::default()));
     let end = Rc::new(Cell::new(args.until.map_or(u64::MAX, |u| ceil_to(u, tick))));
@@ -592,8 +624,7 @@ fn worker_loop(
                         && now.saturating_sub(last_check) >= args.idle_check.as_millis() as u64;
                     let caught_up = args.until_idle && idle_long && {
                         last_check = now;
-                        s.caught_up(Duration::from_secs(10))
-                            .map_err(|e| e.to_string())?
+                        s.caught_up()
                     };
                     past_until || caught_up
                 }
@@ -634,7 +665,7 @@ fn worker_loop(
         if s.is_paused() {
             if lag <= max_lag / 2 && pending <= max_pending / 2 {
                 tracing::debug!(worker = index, lag, pending, "backpressure: resuming");
-                s.resume(now).map_err(|e| e.to_string())?;
+                s.resume(now);
             }
         } else if lag > max_lag || pending > max_pending {
             tracing::debug!(
@@ -643,7 +674,7 @@ fn worker_loop(
                 pending,
                 "backpressure: pausing partitions"
             );
-            s.pause(now).map_err(|e| e.to_string())?;
+            s.pause(now);
         }
         let taken = s
             .poll(now, Duration::ZERO, run.poll_batch, &mut batch)
@@ -655,6 +686,25 @@ fn worker_loop(
         inflight.unreleased += batch.len() as u64;
         for (time, event) in batch.drain(..) {
             input.update_at(event, time, 1);
+        }
+        // A live strategy change enters at worker 0's input time: no worker has passed it
+        // (the global frontier is at most this worker's), so every worker switches there.
+        if let Some(change) = args
+            .reload
+            .as_ref()
+            .filter(|_| index == 0)
+            .and_then(|r| r.take())
+        {
+            let ts = *control.time();
+            for w in 0..peers as u64 {
+                control.update_at((w, Change::Config(change.json.clone())), ts, 1);
+            }
+            if let Some(r) = &args.reload {
+                r.record(ReloadEvent::Applied {
+                    ts,
+                    versions: change.versions,
+                });
+            }
         }
         let frontier = s.advance(now);
         if frontier > *input.time() {

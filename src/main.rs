@@ -413,6 +413,22 @@ fn main() -> anyhow::Result<()> {
                 ),
                 None => None,
             };
+            // Live strategy changes: process 0 reads the file (on change and on SIGHUP) and
+            // carries accepted changes through the dataflow to every process.
+            let reload = match &config {
+                Some(path)
+                    if cfg.run.mode == riskwatch_model::config::RunMode::Kafka
+                        && cluster.as_ref().is_none_or(|c| c.process == 0) =>
+                {
+                    let reloader = riskwatch::reload::Reloader::new(path, &cfg, &compiled)?;
+                    Some(riskwatch::reload::spawn(reloader, true)?.reloads)
+                }
+                Some(_) if cfg.run.mode == riskwatch_model::config::RunMode::Kafka => {
+                    tracing::info!("live strategy changes are read by process 0");
+                    None
+                }
+                _ => None,
+            };
             riskwatch::live::run(
                 &cfg,
                 &compiled,
@@ -425,6 +441,7 @@ fn main() -> anyhow::Result<()> {
                     stop: riskwatch::live::shutdown_flag()?,
                     state_dir,
                     print_summary: true,
+                    reload,
                 },
             )?;
         }

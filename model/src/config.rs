@@ -1226,8 +1226,19 @@ impl Config {
             set_path(&mut value, &parts, parse_env_value(&raw))
                 .map_err(|reason| ConfigError::new(parts.join("."), reason))?;
         }
-        let config: Config = Config::deserialize(toml::Value::Table(value))
-            .map_err(|e| ConfigError::new(toml_key(&e), toml_reason(&e)))?;
+        // serde_path_to_error keeps the path of the failing key (`time.tick`,
+        // `strategy[0].rule[2].severity`): toml's own errors from a `Value` carry none.
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(value)).map_err(|e| {
+                let key = e.path().to_string();
+                let inner = e.into_inner();
+                let key = if key.is_empty() || key == "." {
+                    toml_key(&inner)
+                } else {
+                    key
+                };
+                ConfigError::new(key, inner.message().trim())
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -1483,6 +1494,18 @@ mod tests {
     fn unknown_keys_fail_with_the_key() {
         let err = Config::from_toml("[time]\ntick = \"10ms\"\ntikc = 1\n").unwrap_err();
         assert!(err.to_string().contains("tikc"), "{err}");
+    }
+
+    #[test]
+    fn type_errors_name_the_full_path_of_the_key() {
+        let err = Config::from_toml("[time]\ntick = \"banana\"\n").unwrap_err();
+        assert_eq!(err.key, "time.tick");
+        assert!(err.reason.contains("banana"), "{err}");
+        let text = DEFAULT_CONFIG.replacen("severity = \"high\"", "severity = \"dire\"", 1);
+        let err = Config::from_toml(&text).unwrap_err();
+        assert_eq!(err.key, "strategy[0].rule[0].severity");
+        let err = Config::from_toml("[time]\ntikc = 1\n").unwrap_err();
+        assert!(err.key.contains("tikc"), "{err}");
     }
 
     #[test]

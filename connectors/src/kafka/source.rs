@@ -408,6 +408,9 @@ impl KafkaSource {
         max: usize,
         out: &mut Vec<(u64, Event)>,
     ) -> Result<usize, ConnectorError> {
+        if self.paused_since.is_some() {
+            return Ok(0);
+        }
         let mut taken = 0;
         let future_limit = now_ms.saturating_add(self.settings.max_future_skew);
         while taken < max {
@@ -648,48 +651,33 @@ impl KafkaSource {
         self.parts.iter().filter_map(|p| p.max_ts).max()
     }
 
-    /// Pauses fetching from every assigned partition (backpressure). Idle clocks stop
-    /// while paused.
-    pub fn pause(&mut self, now_ms: u64) -> Result<(), ConnectorError> {
+    /// Pauses the source (backpressure): [`KafkaSource::poll`] takes nothing until
+    /// [`KafkaSource::resume`]. librdkafka keeps fetching only until its bounded prefetch
+    /// queue is full (`queued.max.messages.kbytes`, `queued.min.messages`), so memory stays
+    /// bounded and the brokers stop sending. Idle clocks stop while paused.
+    ///
+    /// The consumer's own `pause` is deliberately not used: it purges the prefetched
+    /// records but leaves the fetch position after them, and the rewinding seek then asks
+    /// for an offset inside a record batch, which some brokers answer from the next batch
+    /// (tansu 0.6 does), losing records. Not taking records avoids any re-fetch.
+    pub fn pause(&mut self, now_ms: u64) {
         if self.paused_since.is_some() || self.parts.is_empty() {
-            return Ok(());
+            return;
         }
-        self.consumer
-            .pause(&self.tpl(None))
-            .map_err(|e| ConnectorError::kafka("pause", e))?;
         self.paused_since = Some(now_ms);
         self.stats.pauses += 1;
         if let Some(m) = &self.metrics {
             m.paused.set(1);
             m.pauses.inc();
         }
-        Ok(())
     }
 
-    /// Resumes fetching after [`KafkaSource::pause`]; the paused time does not count
-    /// towards idleness.
-    pub fn resume(&mut self, now_ms: u64) -> Result<(), ConnectorError> {
+    /// Resumes after [`KafkaSource::pause`]; the paused time does not count towards
+    /// idleness.
+    pub fn resume(&mut self, now_ms: u64) {
         let Some(since) = self.paused_since.take() else {
-            return Ok(());
+            return;
         };
-        // Pausing purges the records librdkafka had fetched ahead but leaves its fetch
-        // position after them, so without this seek they would be skipped: rewind every
-        // partition to the offset after the last record this source received.
-        let rewind = self.tpl(Some(()));
-        if rewind.count() > 0 {
-            let result = self
-                .consumer
-                .seek_partitions(rewind, Duration::from_secs(10))
-                .map_err(|e| ConnectorError::kafka("seek", e))?;
-            for e in result.elements() {
-                if let Err(err) = e.error() {
-                    return Err(ConnectorError::kafka("seek", err));
-                }
-            }
-        }
-        self.consumer
-            .resume(&self.tpl(None))
-            .map_err(|e| ConnectorError::kafka("resume", e))?;
         let paused = now_ms.saturating_sub(since);
         for p in &mut self.parts {
             p.last_seen = p.last_seen.saturating_add(paused).min(now_ms);
@@ -697,7 +685,6 @@ impl KafkaSource {
         if let Some(m) = &self.metrics {
             m.paused.set(0);
         }
-        Ok(())
     }
 
     /// Whether the partitions are paused.
@@ -705,18 +692,13 @@ impl KafkaSource {
         self.paused_since.is_some()
     }
 
-    fn tpl(&self, with_offsets: Option<()>) -> TopicPartitionList {
+    /// The consumed positions as a partition list (partitions without one left out).
+    fn consumed(&self) -> TopicPartitionList {
         let mut tpl = TopicPartitionList::new();
         for p in &self.parts {
-            let topic = &self.topics[p.id.stream as usize];
-            match (with_offsets, p.next_offset) {
-                (Some(()), Some(o)) => {
-                    let _ = tpl.add_partition_offset(topic, p.id.partition, Offset::Offset(o));
-                }
-                (Some(()), None) => {}
-                (None, _) => {
-                    tpl.add_partition(topic, p.id.partition);
-                }
+            if let Some(o) = p.next_offset {
+                let topic = &self.topics[p.id.stream as usize];
+                let _ = tpl.add_partition_offset(topic, p.id.partition, Offset::Offset(o));
             }
         }
         tpl
@@ -738,43 +720,37 @@ impl KafkaSource {
             .collect()
     }
 
-    /// Whether every assigned partition has been consumed to its end: the high watermark
-    /// of the latest fetch response (see [`EndOffsets`]), or, for a partition not fetched
-    /// yet, the brokers' ListOffsets answer (one request each). Call it when nothing arrived
-    /// for a while and the partitions are not paused.
-    pub fn caught_up(&self, timeout: Duration) -> Result<bool, ConnectorError> {
-        for p in &self.parts {
+    /// Whether every assigned partition has been consumed to its end: its position is at
+    /// or past the high watermark of the latest fetch response (see [`EndOffsets`]). A
+    /// partition no fetch response has described yet is not at its end. Brokers'
+    /// ListOffsets answers are not used: tansu 0.6 gets them wrong. Call it when nothing
+    /// arrived for longer than [`END_OFFSETS_INTERVAL_MS`] and the source is not paused.
+    pub fn caught_up(&self) -> bool {
+        self.parts.iter().all(|p| {
             let topic = &self.topics[p.id.stream as usize];
-            let (low, high) = match self.consumer.context().get(topic, p.id.partition) {
-                Some(range) => range,
-                None => self
-                    .consumer
-                    .fetch_watermarks(topic, p.id.partition, timeout)
-                    .map_err(|e| ConnectorError::kafka("fetch watermarks", e))?,
-            };
-            let at_end = match p.next_offset {
-                Some(next) => next >= high,
-                None => high <= low || self.settings.start == StartOffset::Latest,
+            let range = self.consumer.context().get(topic, p.id.partition);
+            let at_end = match (range, p.next_offset) {
+                (None, _) => false,
+                (Some((_, high)), Some(next)) => next >= high,
+                (Some((low, high)), None) => {
+                    high <= low || self.settings.start == StartOffset::Latest
+                }
             };
             tracing::debug!(
                 topic = topic.as_str(),
                 partition = p.id.partition,
-                low,
-                high,
+                range = ?range,
                 next = ?p.next_offset,
                 at_end,
                 "end offsets"
             );
-            if !at_end {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+            at_end
+        })
     }
 
     /// Commits the consumed positions to the configured consumer group (lag monitoring).
     pub fn commit(&self) -> Result<(), ConnectorError> {
-        let tpl = self.tpl(Some(()));
+        let tpl = self.consumed();
         if tpl.count() == 0 {
             return Ok(());
         }
