@@ -26,8 +26,6 @@ CUSTOMERS=${CUSTOMERS:-400}
 DAYS=${DAYS:-30}
 PARTITIONS=${PARTITIONS:-4}
 WORKERS=${WORKERS:-2}
-TANSU_ROOT="$HOME/.cache/riskwatch/tansu"
-TANSU="$TANSU_ROOT/bin/tansu"
 CHECK_CONTRACTS="${CHECK_CONTRACTS:-$REPO/../shared/tools/check-contracts}"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/riskwatch-kafka-e2e.XXXXXX")
 
@@ -53,26 +51,11 @@ trap 'exit 130' INT TERM
 say() { echo "kafka-e2e: $*"; }
 fail() { echo "kafka-e2e: FAIL: $*" >&2; exit 1; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-wait_port() {
-  for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
+# shellcheck source=lib/tansu.sh
+. "$REPO/scripts/lib/tansu.sh"
 
 # 1. tansu, installed once and cached.
-if [ ! -x "$TANSU" ]; then
-  say "installing tansu into $TANSU_ROOT (about 11-15 minutes, once)"
-  t0=$(date +%s)
-  CARGO_TARGET_DIR="${TANSU_BUILD_DIR:-/tmp/tansu-build}" \
-    cargo install tansu --locked --features dynostore --root "$TANSU_ROOT"
-  say "tansu installed in $(( $(date +%s) - t0 ))s"
-fi
+tansu_install
 
 # 2. riskwatch.
 if [ -z "${RISKWATCH_BIN:-}" ]; then
@@ -83,17 +66,13 @@ RW="$RISKWATCH_BIN"
 [ -x "$RW" ] || fail "no riskwatch binary at $RW"
 
 # 3. The broker, in memory, on a free port.
-PORT=$(free_port)
-BROKER="127.0.0.1:$PORT"
-"$TANSU" broker --listener-url "tcp://$BROKER" --advertised-listener-url "tcp://$BROKER" \
-  --storage-engine memory://tansu/ >"$WORK/tansu.log" 2>&1 &
-pids+=($!)
-wait_port "$PORT" || fail "tansu did not start (see $WORK/tansu.log)"
+tansu_start "$WORK/tansu.log"
+pids+=("$TANSU_PID")
 say "tansu on $BROKER"
 
 # 4. Topics (the broker does not create them on demand).
 for t in customers loans transactions behaviors; do
-  "$TANSU" topic create --broker "tcp://$BROKER" --partitions "$PARTITIONS" "riskwatch.$t" >/dev/null
+  tansu_topic "riskwatch.$t" "$PARTITIONS"
 done
 
 # 5. A small book, with two bad records for the dead-letter path.
@@ -135,7 +114,7 @@ cluster_case() {
   local cfg="$WORK/$name.toml"
   cp "$WORK/riskwatch.toml" "$cfg"
   for t in alerts decisions cases rejected; do
-    "$TANSU" topic create --broker "tcp://$BROKER" --partitions 2 "$name.$t" >/dev/null
+    tansu_topic "$name.$t" 2
   done
   printf '\n[kafka.topics]\nalerts = "%s.alerts"\ndecisions = "%s.decisions"\n' "$name" "$name" >>"$cfg"
   printf 'cases = "%s.cases"\ndead_letter = "%s.rejected"\n' "$name" "$name" >>"$cfg"

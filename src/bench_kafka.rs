@@ -52,6 +52,8 @@ pub struct KafkaBenchArgs {
     pub partitions: i32,
     /// Working directory (offsets files).
     pub dir: PathBuf,
+    /// Runs per rate; each figure is the median over them (fresh topics every run).
+    pub runs: usize,
 }
 
 /// One run.
@@ -76,6 +78,8 @@ pub struct KafkaFigure {
     pub max_ms: f64,
     /// Times backpressure paused a worker.
     pub pauses: u64,
+    /// Runs the figures are medians of.
+    pub runs: usize,
 }
 
 /// The report.
@@ -96,7 +100,7 @@ pub fn table(r: &KafkaBenchReport) -> String {
     let _ = writeln!(s, "machine: {}\nsettings: {}", r.machine, r.settings);
     let _ = writeln!(
         s,
-        "\n  {:>8} {:>9} {:>11} {:>11} {:>8} {:>8} {:>8} {:>8} {:>6}",
+        "\n  {:>8} {:>9} {:>11} {:>11} {:>8} {:>8} {:>8} {:>8} {:>6} {:>4}",
         "rate",
         "events",
         "produced/s",
@@ -105,7 +109,8 @@ pub fn table(r: &KafkaBenchReport) -> String {
         "p50 ms",
         "p99 ms",
         "max ms",
-        "pauses"
+        "pauses",
+        "runs"
     );
     for f in &r.figures {
         let rate = if f.rate == 0 {
@@ -115,7 +120,7 @@ pub fn table(r: &KafkaBenchReport) -> String {
         };
         let _ = writeln!(
             s,
-            "  {:>8} {:>9} {:>11.0} {:>11.0} {:>8} {:>8.1} {:>8.1} {:>8.1} {:>6}",
+            "  {:>8} {:>9} {:>11.0} {:>11.0} {:>8} {:>8.1} {:>8.1} {:>8.1} {:>6} {:>4}",
             rate,
             f.events,
             f.produced_per_s,
@@ -124,7 +129,8 @@ pub fn table(r: &KafkaBenchReport) -> String {
             f.p50_ms,
             f.p99_ms,
             f.max_ms,
-            f.pauses
+            f.pauses,
+            f.runs
         );
     }
     s
@@ -333,109 +339,136 @@ pub fn bench_kafka(args: &KafkaBenchArgs) -> anyhow::Result<KafkaBenchReport> {
         figures: Vec::new(),
     };
     for (i, &rate) in args.rates.iter().enumerate() {
-        let mut config = base.clone();
-        config.kafka.topics = topics(&format!("rwbench-{}-{i}", std::process::id()));
-        create_topics(&config.kafka, args.partitions)?;
-        let compiled = compile(&config, |f| Err(format!("{f}: no files in the bench")))?;
-        let events = if rate == 0 {
-            50_000 * args.seconds
-        } else {
-            rate * args.seconds
-        };
-        let stop = Arc::new(AtomicBool::new(false));
-        let live_args = LiveArgs {
-            workers: args.workers,
-            cluster: None,
-            until: None,
-            until_idle: rate == 0,
-            idle_check: Duration::from_millis(500),
-            stop: stop.clone(),
-            state_dir: Some(args.dir.join("kafka-state")),
-            print_summary: false,
-            reload: None,
-        };
-        let reader_stop = Arc::new(AtomicBool::new(false));
-        let reader = {
-            let kafka = config.kafka.clone();
-            let stop = reader_stop.clone();
-            std::thread::spawn(move || read_outputs(&kafka, &stop))
-        };
-        eprintln!(
-            "  kafka bench: rate {} events/s, {events} events",
-            if rate == 0 {
-                "max".into()
+        let mut runs = Vec::new();
+        for run_index in 0..args.runs.max(1) {
+            let mut config = base.clone();
+            config.kafka.topics =
+                topics(&format!("rwbench-{}-{i}-{run_index}", std::process::id()));
+            create_topics(&config.kafka, args.partitions)?;
+            let compiled = compile(&config, |f| Err(format!("{f}: no files in the bench")))?;
+            let events = if rate == 0 {
+                50_000 * args.seconds
             } else {
-                rate.to_string()
-            }
-        );
-        let (figure_events, produced_per_s, consumed_per_s, pauses, measure_from, measure_to);
-        if rate == 0 {
-            let (n, p) = produce_stream(&config.kafka, args.customers, events, 0)?;
-            let start = Instant::now();
-            let summary = run(&config, &compiled, &live_args)?;
-            let secs = (start.elapsed().as_secs_f64() - 0.5).max(1e-9);
-            let consumed: u64 = summary.records.iter().sum();
-            figure_events = n;
-            produced_per_s = p;
-            consumed_per_s = consumed as f64 / secs;
-            pauses = summary.pauses;
-            measure_from = u64::MAX;
-            measure_to = 0;
-        } else {
-            let pipeline = {
-                let (config, compiled, live_args) =
-                    (config.clone(), compiled.clone(), live_args.clone());
-                std::thread::spawn(move || run(&config, &compiled, &live_args))
+                rate * args.seconds
             };
-            std::thread::sleep(Duration::from_secs(2));
-            measure_from = wall_clock_ms() + 1_500 + 3_000;
-            let (n, p) = produce_stream(&config.kafka, args.customers, events, rate)?;
-            // The stream's last events wait for its partitions to go idle (1 s): a stream
-            // end, not steady state; leave the last 2 s out.
-            measure_to = wall_clock_ms().saturating_sub(2_000);
-            std::thread::sleep(Duration::from_secs(3));
-            stop.store(true, Ordering::SeqCst);
-            let summary = pipeline
-                .join()
-                .map_err(|_| anyhow::anyhow!("the pipeline thread panicked"))??;
-            let consumed: u64 = summary.records.iter().sum::<u64>() - args.customers;
-            figure_events = n;
-            produced_per_s = p;
-            // Everything produced was consumed while the stream ran (the run stops 3 s
-            // after it): the sustained rate is the stream's, if the latency stayed bounded.
-            consumed_per_s = consumed as f64 * p / n.max(1) as f64;
-            pauses = summary.pauses;
-        }
-        reader_stop.store(true, Ordering::SeqCst);
-        let outputs = reader
-            .join()
-            .map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
-        let mut lat: Vec<f64> = outputs
-            .iter()
-            .filter(|(_, ts)| *ts >= measure_from && *ts < measure_to)
-            .map(|(out, ts)| out.saturating_sub(*ts) as f64)
-            .collect();
-        lat.sort_by(f64::total_cmp);
-        let fig = KafkaFigure {
-            rate,
-            events: figure_events,
-            produced_per_s,
-            consumed_per_s,
-            outputs: if rate == 0 {
-                outputs.len() as u64
+            let stop = Arc::new(AtomicBool::new(false));
+            let live_args = LiveArgs {
+                workers: args.workers,
+                cluster: None,
+                until: None,
+                until_idle: rate == 0,
+                idle_check: Duration::from_millis(500),
+                stop: stop.clone(),
+                state_dir: Some(args.dir.join("kafka-state")),
+                print_summary: false,
+                reload: None,
+            };
+            let reader_stop = Arc::new(AtomicBool::new(false));
+            let reader = {
+                let kafka = config.kafka.clone();
+                let stop = reader_stop.clone();
+                std::thread::spawn(move || read_outputs(&kafka, &stop))
+            };
+            eprintln!(
+                "  kafka bench: rate {} events/s, {events} events",
+                if rate == 0 {
+                    "max".into()
+                } else {
+                    rate.to_string()
+                }
+            );
+            let (figure_events, produced_per_s, consumed_per_s, pauses, measure_from, measure_to);
+            if rate == 0 {
+                let (n, p) = produce_stream(&config.kafka, args.customers, events, 0)?;
+                let start = Instant::now();
+                let summary = run(&config, &compiled, &live_args)?;
+                let secs = (start.elapsed().as_secs_f64() - 0.5).max(1e-9);
+                let consumed: u64 = summary.records.iter().sum();
+                figure_events = n;
+                produced_per_s = p;
+                consumed_per_s = consumed as f64 / secs;
+                pauses = summary.pauses;
+                measure_from = u64::MAX;
+                measure_to = 0;
             } else {
-                lat.len() as u64
-            },
-            p50_ms: percentile(&lat, 0.5),
-            p99_ms: percentile(&lat, 0.99),
-            max_ms: lat.last().copied().unwrap_or(0.0),
-            pauses,
-        };
-        eprintln!(
-            "  → produced {:.0}/s, consumed {:.0}/s, {} outputs, p50 {:.1} ms, p99 {:.1} ms",
-            fig.produced_per_s, fig.consumed_per_s, fig.outputs, fig.p50_ms, fig.p99_ms
-        );
-        report.figures.push(fig);
+                let pipeline = {
+                    let (config, compiled, live_args) =
+                        (config.clone(), compiled.clone(), live_args.clone());
+                    std::thread::spawn(move || run(&config, &compiled, &live_args))
+                };
+                std::thread::sleep(Duration::from_secs(2));
+                measure_from = wall_clock_ms() + 1_500 + 3_000;
+                let (n, p) = produce_stream(&config.kafka, args.customers, events, rate)?;
+                // The stream's last events wait for its partitions to go idle (1 s): a stream
+                // end, not steady state; leave the last 2 s out.
+                measure_to = wall_clock_ms().saturating_sub(2_000);
+                std::thread::sleep(Duration::from_secs(3));
+                stop.store(true, Ordering::SeqCst);
+                let summary = pipeline
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the pipeline thread panicked"))??;
+                let consumed: u64 = summary.records.iter().sum::<u64>() - args.customers;
+                figure_events = n;
+                produced_per_s = p;
+                // Everything produced was consumed while the stream ran (the run stops 3 s
+                // after it): the sustained rate is the stream's, if the latency stayed bounded.
+                consumed_per_s = consumed as f64 * p / n.max(1) as f64;
+                pauses = summary.pauses;
+            }
+            reader_stop.store(true, Ordering::SeqCst);
+            let outputs = reader
+                .join()
+                .map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
+            let mut lat: Vec<f64> = outputs
+                .iter()
+                .filter(|(_, ts)| *ts >= measure_from && *ts < measure_to)
+                .map(|(out, ts)| out.saturating_sub(*ts) as f64)
+                .collect();
+            lat.sort_by(f64::total_cmp);
+            let fig = KafkaFigure {
+                rate,
+                events: figure_events,
+                produced_per_s,
+                consumed_per_s,
+                outputs: if rate == 0 {
+                    outputs.len() as u64
+                } else {
+                    lat.len() as u64
+                },
+                p50_ms: percentile(&lat, 0.5),
+                p99_ms: percentile(&lat, 0.99),
+                max_ms: lat.last().copied().unwrap_or(0.0),
+                pauses,
+                runs: 1,
+            };
+            eprintln!(
+                "  → produced {:.0}/s, consumed {:.0}/s, {} outputs, p50 {:.1} ms, p99 {:.1} ms",
+                fig.produced_per_s, fig.consumed_per_s, fig.outputs, fig.p50_ms, fig.p99_ms
+            );
+            runs.push(fig);
+        }
+        report.figures.push(median(runs));
     }
     Ok(report)
+}
+
+/// The median of each field over the runs of one rate (the upper median for an even count).
+fn median(runs: Vec<KafkaFigure>) -> KafkaFigure {
+    fn mid<T: Copy + PartialOrd>(runs: &[KafkaFigure], f: impl Fn(&KafkaFigure) -> T) -> T {
+        let mut v: Vec<T> = runs.iter().map(f).collect();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        v[v.len() / 2]
+    }
+    KafkaFigure {
+        rate: runs[0].rate,
+        events: mid(&runs, |f| f.events),
+        produced_per_s: mid(&runs, |f| f.produced_per_s),
+        consumed_per_s: mid(&runs, |f| f.consumed_per_s),
+        outputs: mid(&runs, |f| f.outputs),
+        p50_ms: mid(&runs, |f| f.p50_ms),
+        p99_ms: mid(&runs, |f| f.p99_ms),
+        max_ms: mid(&runs, |f| f.max_ms),
+        pauses: mid(&runs, |f| f.pauses),
+        runs: runs.len(),
+    }
 }

@@ -358,6 +358,7 @@ fn main() -> anyhow::Result<()> {
                         workers: workers.iter().copied().max().unwrap_or(2),
                         partitions,
                         dir: dir.clone(),
+                        runs,
                     })?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&report)?);
