@@ -30,10 +30,17 @@ fn workdir() -> PathBuf {
     dir
 }
 
-/// Splits each input file of `book` by event time into `first` (ts < mid) and `second`.
-fn split(book: &Path, mid: u64, first: &Path, second: &Path) {
-    std::fs::create_dir_all(first).unwrap();
-    std::fs::create_dir_all(second).unwrap();
+/// Splits each input file of `book` by event time into `first` (ts < mid) and `second`,
+/// and appends sentinels: records of 16 extra customers at `mid - 1` to `first` and at
+/// `last` to `second`, on every input topic. With them every partition has a record at the
+/// end of each half, so no partition needs to go idle for the frontier to reach it: idle
+/// detection is wall-clock timing, and a partition that resumes after an idle pause can find
+/// the frontier already past its records (late events, which a replay cannot reproduce).
+/// `all` gets both halves, the book the replays read.
+fn split(book: &Path, mid: u64, last: u64, first: &Path, second: &Path, all: &Path) {
+    for d in [first, second, all] {
+        std::fs::create_dir_all(d).unwrap();
+    }
     for s in Stream::ALL {
         let name = format!("{}.ndjson", s.name());
         let text = std::fs::read_to_string(book.join(&name)).unwrap();
@@ -48,22 +55,48 @@ fn split(book: &Path, mid: u64, first: &Path, second: &Path) {
             out.push_str(line);
             out.push('\n');
         }
+        for k in 0..16 {
+            a.push_str(&sentinel(s, k, mid - 1, 1));
+            b.push_str(&sentinel(s, k, last, 2));
+        }
+        std::fs::write(all.join(&name), format!("{a}{b}")).unwrap();
         std::fs::write(first.join(&name), a).unwrap();
         std::fs::write(second.join(&name), b).unwrap();
     }
 }
 
-/// Event times of the book: (first, last).
+/// A harmless record of extra customer `k` at `ts` on `stream` (`n` numbers the ids).
+fn sentinel(stream: Stream, k: u32, ts: u64, n: u32) -> String {
+    let c = format!("Z{k:07}");
+    let line = match stream {
+        Stream::Customers => {
+            format!(r#"{{"customer_id":"{c}","ts":{ts},"credit_limit":100000,"apr_bps":1800}}"#)
+        }
+        Stream::Loans => format!(
+            r#"{{"event_id":"ZL{k}-{n}","customer_id":"{c}","loan_id":"ZL{k}","ts":{ts},"type":"installment_due","installment_no":{n},"amount":1000,"due_ts":{}}}"#,
+            ts + 365 * DAY
+        ),
+        Stream::Transactions => format!(
+            r#"{{"event_id":"ZT{k}-{n}","customer_id":"{c}","ts":{ts},"type":"repayment","amount":100,"status":"approved"}}"#
+        ),
+        Stream::Behaviors => {
+            format!(r#"{{"event_id":"ZB{k}-{n}","customer_id":"{c}","ts":{ts},"type":"login"}}"#)
+        }
+    };
+    line + "\n"
+}
+
+/// Event times of the book, over all four files: (first, last).
 fn span(book: &Path) -> (u64, u64) {
-    let text = std::fs::read_to_string(book.join("transactions.ndjson")).unwrap();
-    let ts: Vec<u64> = text
-        .lines()
-        .map(|l| {
+    let mut ts = Vec::new();
+    for s in Stream::ALL {
+        let text = std::fs::read_to_string(book.join(format!("{}.ndjson", s.name()))).unwrap();
+        ts.extend(text.lines().map(|l| {
             serde_json::from_str::<serde_json::Value>(l).unwrap()["ts"]
                 .as_u64()
                 .unwrap()
-        })
-        .collect();
+        }));
+    }
     (*ts.iter().min().unwrap(), *ts.iter().max().unwrap())
 }
 
@@ -136,7 +169,15 @@ fn a_config_file_change_takes_effect_at_one_event_time_without_a_restart() {
     .unwrap();
     let (first_ts, last_ts) = span(&book);
     let mid = first_ts + 30 * DAY;
-    split(&book, mid, &dir.join("first"), &dir.join("second"));
+    let full = dir.join("full");
+    split(
+        &book,
+        mid,
+        last_ts,
+        &dir.join("first"),
+        &dir.join("second"),
+        &full,
+    );
 
     // The broker: librdkafka's mock cluster, topics created up front.
     let cluster = MockCluster::<DefaultProducerContext>::new(1).unwrap();
@@ -151,7 +192,7 @@ fn a_config_file_change_takes_effect_at_one_event_time_without_a_restart() {
     }
 
     // The config in force at startup: the defaults, in Kafka mode on the mock cluster; one
-    // in-order producer, so no lateness; idle partitions release the frontier after 1 s.
+    // in-order producer, so no lateness; no partition goes idle (see `split`).
     let base = DEFAULT_CONFIG
         .replacen("mode = \"files\"", "mode = \"kafka\"", 1)
         .replacen(
@@ -160,7 +201,7 @@ fn a_config_file_change_takes_effect_at_one_event_time_without_a_restart() {
             1,
         )
         .replacen("allowed_lateness = \"5s\"", "allowed_lateness = \"0ms\"", 1)
-        .replacen("idle_timeout = \"30s\"", "idle_timeout = \"1s\"", 1)
+        .replacen("idle_timeout = \"30s\"", "idle_timeout = \"1h\"", 1)
         .replacen("wall_clock_advance = true", "wall_clock_advance = false", 1)
         .replacen("linger = \"5ms\"", "linger = \"0ms\"", 1);
     let changed = base.replacen("distinct_lenders_30d >= 3", "distinct_lenders_30d >= 2", 1);
@@ -226,6 +267,10 @@ fn a_config_file_change_takes_effect_at_one_event_time_without_a_restart() {
     let complete = summary.complete_before;
     assert!(complete > last_ts - 5 * DAY, "complete before {complete}");
     assert_eq!(summary.reloads, events);
+    assert_eq!(
+        summary.late, 0,
+        "late events make the live run differ from a replay"
+    );
 
     // What went out through Kafka...
     let got = dir.join("kafka");
@@ -256,7 +301,7 @@ fn a_config_file_change_takes_effect_at_one_event_time_without_a_restart() {
     replay(
         &compiled,
         &config,
-        &book,
+        &full,
         &dir.join("with-change"),
         &replay_args(vec![(change_ts, json)]),
     )
@@ -264,7 +309,7 @@ fn a_config_file_change_takes_effect_at_one_event_time_without_a_restart() {
     replay(
         &compiled,
         &config,
-        &book,
+        &full,
         &dir.join("without-change"),
         &replay_args(Vec::new()),
     )
@@ -277,9 +322,17 @@ fn a_config_file_change_takes_effect_at_one_event_time_without_a_restart() {
         );
         assert!(
             live == want,
-            "{kind}: {} live, {} from the replay with the change at {change_ts}",
+            "{kind}: {} live, {} from the replay with the change at {change_ts}; live run: \
+             records {:?}, fed {:?}, late {}, rejected {:?}, redelivered {}, pauses {}, \
+             complete before {complete}",
             live.len(),
-            want.len()
+            want.len(),
+            summary.records,
+            summary.fed,
+            summary.late,
+            summary.rejected,
+            summary.redelivered,
+            summary.pauses,
         );
     }
     // ...and the change did something: more multi-lending alerts than without it, all of
