@@ -203,7 +203,7 @@ impl<T> Slab<T> {
             return i;
         }
         let i = self.len;
-        if i as usize % CHUNK == 0 {
+        if (i as usize).is_multiple_of(CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
         self.chunks
