@@ -406,10 +406,11 @@ pub fn latency(
         let mut current = input.time().to_owned();
         while Instant::now() < stop {
             let now = now_ms();
-            let t = ceil_to(now, tick).max(current);
-            if t > current || produced == 0 {
-                // A new tick: produce its share.
-                carry += per_tick;
+            let t = ceil_to(now, tick);
+            if t >= current {
+                // A new tick: produce its share, and the share of any tick the wall clock
+                // passed while the worker was busy (open loop: the offered rate holds).
+                carry += per_tick * ((t - current) / tick + 1) as f64;
                 let n = carry as u64;
                 carry -= n as f64;
                 let at = Instant::now();
