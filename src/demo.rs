@@ -72,7 +72,76 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Vec<Quality>> {
     let strategies: Vec<(String, bool)> = compiled.strategies.names_with_shadow();
     let q = quality(&truth, &run.alerts, &strategies);
     print!("{}", report(&summary, &q));
+    let caps: std::collections::BTreeMap<String, u32> = config
+        .strategies
+        .iter()
+        .map(|s| (s.name.clone(), s.policy.apr_cap_bps))
+        .collect();
+    print!("{}", invariants(&run.decisions, &run.cases, &caps));
     Ok(q)
+}
+
+/// Checks the action and case invariants over every record and says how many held: no
+/// APR above its strategy's cap, no limit change without old and new values, every case's
+/// `seq` running 1, 2, 3, … without a gap and starting with `opened`.
+pub fn invariants(
+    decisions: &[riskwatch_model::output::Decision],
+    cases: &[riskwatch_model::output::Case],
+    apr_caps: &std::collections::BTreeMap<String, u32>,
+) -> String {
+    use std::fmt::Write;
+    let mut broken: Vec<String> = Vec::new();
+    for d in decisions {
+        let cap = apr_caps.get(&d.strategy).copied().unwrap_or(u32::MAX);
+        if d.new_apr_bps.is_some_and(|a| a > cap) {
+            broken.push(format!("{}: APR above the cap {cap}", d.decision_id));
+        }
+        let limit_kind = d.old_limit.is_some() || d.new_limit.is_some();
+        if limit_kind && (d.old_limit.is_none() || d.new_limit.is_none()) {
+            broken.push(format!(
+                "{}: limit change without old and new",
+                d.decision_id
+            ));
+        }
+    }
+    let mut by_case: std::collections::BTreeMap<&str, Vec<&riskwatch_model::output::Case>> =
+        Default::default();
+    for c in cases {
+        by_case.entry(&c.case_id).or_default().push(c);
+    }
+    for (id, mut events) in by_case.iter().map(|(k, v)| (k, v.clone())) {
+        events.sort_by_key(|c| c.seq);
+        for (i, c) in events.iter().enumerate() {
+            if c.seq as usize != i + 1 {
+                broken.push(format!("{id}: seq {} at position {}", c.seq, i + 1));
+                break;
+            }
+        }
+        if events
+            .first()
+            .is_some_and(|c| serde_json::to_value(c.event).ok() != Some("opened".into()))
+        {
+            broken.push(format!("{id}: does not start with opened"));
+        }
+    }
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "
+invariants over {} decisions and {} case events ({} cases): {}",
+        decisions.len(),
+        cases.len(),
+        by_case.len(),
+        if broken.is_empty() {
+            "all hold".to_string()
+        } else {
+            format!("{} BROKEN", broken.len())
+        }
+    );
+    for b in broken.iter().take(5) {
+        let _ = writeln!(s, "  {b}");
+    }
+    s
 }
 
 /// The summary table.
@@ -99,6 +168,18 @@ pub fn report(summary: &Summary, quality: &[Quality]) -> String {
         }
         if let Some(sev) = summary.alerts_by_severity.get(strategy) {
             let _ = writeln!(s, "  by severity: {sev:?}");
+        }
+    }
+    for (strategy, kinds) in &summary.decisions_by_kind {
+        let _ = writeln!(s, "\ndecisions of strategy {strategy}:");
+        for (kind, n) in kinds {
+            let _ = writeln!(s, "  {kind:<22} {n:>8}");
+        }
+    }
+    for (strategy, stages) in &summary.cases_by_stage {
+        let _ = writeln!(s, "\ncase events of strategy {strategy}:");
+        for (stage, n) in stages {
+            let _ = writeln!(s, "  {stage:<22} {n:>8}");
         }
     }
     let _ = writeln!(
@@ -137,4 +218,51 @@ pub fn report(summary: &Summary, quality: &[Quality]) -> String {
 /// The default demo directory.
 pub fn default_dir() -> std::path::PathBuf {
     Path::new("out").join("demo")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::invariants;
+    use riskwatch_model::output::{Case, Decision};
+
+    fn decision(apr: u32) -> Decision {
+        serde_json::from_value(serde_json::json!({
+            "decision_id": "d-1", "customer_id": "C1", "ts": 10, "emitted_at": 0,
+            "kind": "price_increase", "old_apr_bps": 2000, "new_apr_bps": apr, "level": 3,
+            "reasons": [{"code": "x", "text": "x"}], "strategy": "s",
+            "strategy_version": "1", "shadow": false, "effective_at": 20
+        }))
+        .expect("a decision")
+    }
+
+    fn case(seq: u32, event: &str) -> Case {
+        serde_json::from_value(serde_json::json!({
+            "case_id": "c-1", "seq": seq, "customer_id": "C1", "ts": 10, "emitted_at": 0,
+            "event": event, "stage": "M1", "queue": "sms", "priority": 1,
+            "overdue_amount": 100, "dpd": 1, "level": 3, "loans": [],
+            "reasons": [{"code": "x", "text": "x"}], "strategy": "s",
+            "strategy_version": "1", "shadow": false, "opened_at": 10
+        }))
+        .expect("a case")
+    }
+
+    #[test]
+    fn invariants_hold_and_break_as_the_records_say() {
+        let caps = [("s".to_string(), 2400)].into_iter().collect();
+        let ok = invariants(
+            &[decision(2400)],
+            &[case(1, "opened"), case(2, "escalated")],
+            &caps,
+        );
+        assert!(ok.contains("all hold"), "{ok}");
+        let apr = invariants(&[decision(2401)], &[], &caps);
+        assert!(
+            apr.contains("1 BROKEN") && apr.contains("cap 2400"),
+            "{apr}"
+        );
+        let gap = invariants(&[], &[case(1, "opened"), case(3, "updated")], &caps);
+        assert!(gap.contains("1 BROKEN") && gap.contains("seq 3"), "{gap}");
+        let start = invariants(&[], &[case(1, "updated")], &caps);
+        assert!(start.contains("does not start with opened"), "{start}");
+    }
 }
