@@ -681,7 +681,6 @@ fn duplicates_are_remembered_for_the_configured_horizon() {
 }
 
 #[test]
-#[ignore = "bug: duplicates are detected per worker after the exchange by customer, so a repeated (stream, event_id) with another customer_id is dropped on 1 worker but kept on 2 or 4"]
 fn same_event_id_for_two_customers_is_one_duplicate_on_any_number_of_workers() {
     // The duplicate key is (stream, event_id): a copy whose customer_id differs is still
     // a copy, and the answer must not depend on which worker owns which customer.

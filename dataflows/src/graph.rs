@@ -19,6 +19,7 @@
 use crate::evaluate::Output;
 use crate::evaluate::Strategies;
 use crate::layout::Layout;
+use crate::operators::dedupe::dedupe;
 use crate::operators::evaluate::evaluate_alerts;
 use crate::operators::ledger::{ledger, AccountUpdate, Change, Flag, LedgerParams};
 use crate::rings::rings;
@@ -94,12 +95,12 @@ pub fn build<'scope>(
     let params = LedgerParams {
         layout: plan.layout.clone(),
         tick: plan.tick,
-        dedupe_horizon: plan.dedupe_horizon,
         wake_at_dpd: plan.wake_at_dpd.clone(),
         link_window: plan.rings.link_window.ms(),
         link_granularity: plan.rings.link_granularity.ms(),
     };
-    let ledger_out = ledger(events.inner, params, stats.clone());
+    let events = dedupe(events.inner, plan.dedupe_horizon, stats.clone());
+    let ledger_out = ledger(events, params, stats.clone());
     let sums = ledger_out.sums.as_collection();
     let distinct = ledger_out
         .distinct

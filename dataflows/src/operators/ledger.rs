@@ -17,10 +17,10 @@ use crate::layout::Layout;
 use crate::ledger::{Account, Ledger, LedgerSink, Schedule};
 use crate::slots::Slots;
 use crate::stats::Stats;
-use riskwatch_model::event::{Event, Stream};
+use riskwatch_model::event::Event;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
@@ -121,8 +121,6 @@ pub struct LedgerParams {
     pub layout: Rc<Layout>,
     /// Tick in ms.
     pub tick: u64,
-    /// How long event ids are remembered for duplicate detection, in ms.
-    pub dedupe_horizon: u64,
     /// Extra DPD wake-ups (days past due).
     pub wake_at_dpd: Vec<u32>,
     /// How long a shared identifier links customers after it was last seen, in ms.
@@ -376,8 +374,6 @@ pub fn ledger<'scope>(
         let mut held: Vec<Capability<u64>> = Vec::new();
         let mut customers: HashMap<u64, (Ledger, (Account, Schedule)), KeyHasher> =
             HashMap::default();
-        let mut seen: HashMap<(Stream, u64), (), KeyHasher> = HashMap::default();
-        let mut expiry: VecDeque<(u64, Stream, u64)> = VecDeque::new();
         let mut touched: Vec<u64> = Vec::new();
         let mut buffers = Buffers::default();
         let mut deferred = Deferred::default();
@@ -432,27 +428,9 @@ pub fn ledger<'scope>(
                 // Release held retractions before this time first: a link's expiry check
                 // must not see sightings from later times of the same activation.
                 deferred.release(time, &mut buffers, &mut links);
-                // Forget event ids beyond the horizon.
-                while let Some(&(at, stream, id)) = expiry.front() {
-                    if at > time {
-                        break;
-                    }
-                    seen.remove(&(stream, id));
-                    expiry.pop_front();
-                }
+                // Duplicates were dropped upstream (`operators::dedupe`).
                 for (_, event) in batch[i..j].iter() {
                     let stream = event.stream();
-                    if event.event_id != 0 {
-                        if seen.insert((stream, event.event_id), ()).is_some() {
-                            local.duplicates[stream as usize] += 1;
-                            continue;
-                        }
-                        expiry.push_back((
-                            time.saturating_add(params.dedupe_horizon),
-                            stream,
-                            event.event_id,
-                        ));
-                    }
                     local.events[stream as usize] += 1;
                     if time > riskwatch_model::time::ceil_to(event.ts, params.tick) {
                         local.late += 1;

@@ -1,4 +1,5 @@
 //! The custom timely operators of the riskwatch graph, one per file.
 
+pub mod dedupe;
 pub mod evaluate;
 pub mod ledger;
