@@ -24,7 +24,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$(pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/riskwatch/target}"
 BIN="$CARGO_TARGET_DIR/release/riskwatch"
-CHECK_CONTRACTS="$REPO/../shared/tools/check-contracts"
+# The contract checker of the shared/ folder beside the repo (or as CHECK_CONTRACTS says);
+# exported for the Rust tests that call it.
+export CHECK_CONTRACTS="${CHECK_CONTRACTS:-$REPO/../shared/tools/check-contracts}"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/riskwatch-test.XXXXXX")
 
 # The small book of the end-to-end stages.
@@ -137,6 +139,12 @@ print(*[x.getsockname()[1] for x in s])'
 
 stage_setup() {
   bash scripts/setup.sh
+  # Checked now, not after the build: the test, e2e and kafka stages need it.
+  [ -x "$CHECK_CONTRACTS" ] || {
+    echo "test: $CHECK_CONTRACTS not found: the shared/ folder must sit beside the repo" \
+      "(or set CHECK_CONTRACTS)" >&2
+    return 1
+  }
 }
 
 stage_fmt() {
@@ -153,10 +161,6 @@ stage_test() {
 }
 
 stage_e2e() {
-  [ -x "$CHECK_CONTRACTS" ] || {
-    echo "test: $CHECK_CONTRACTS not found: the shared/ folder must sit beside the repo" >&2
-    return 1
-  }
   cargo build --release
   logged "$WORK/gen.log" "$BIN" gen --customers "$CUSTOMERS" --days "$DAYS" --out "$WORK/book"
   logged "$WORK/replay.log" "$BIN" replay --input "$WORK/book" --output "$WORK/out" --workers 2

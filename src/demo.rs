@@ -109,7 +109,7 @@ pub fn invariants(
     for c in cases {
         by_case.entry(&c.case_id).or_default().push(c);
     }
-    for (id, mut events) in by_case.iter().map(|(k, v)| (k, v.clone())) {
+    for (id, events) in by_case.iter_mut() {
         events.sort_by_key(|c| c.seq);
         for (i, c) in events.iter().enumerate() {
             if c.seq as usize != i + 1 {
@@ -119,7 +119,7 @@ pub fn invariants(
         }
         if events
             .first()
-            .is_some_and(|c| serde_json::to_value(c.event).ok() != Some("opened".into()))
+            .is_some_and(|c| c.event != riskwatch_model::output::CaseEvent::Opened)
         {
             broken.push(format!("{id}: does not start with opened"));
         }

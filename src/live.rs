@@ -22,7 +22,7 @@
 //!   and every output at a time ≤ the end is emitted (as `riskwatch replay` does).
 
 use crate::pipeline::ClusterSpec;
-use crate::reload::{ReloadEvent, Reloads};
+use crate::reload::{ReloadEvent, ReloadHandle, Reloads};
 use crate::replay::{replay, ReplayArgs};
 use anyhow::Context;
 use differential_dataflow::collection::AsCollection;
@@ -111,8 +111,9 @@ pub struct LiveSummary {
 }
 
 /// Installs SIGTERM/SIGINT handlers that set the returned flag; a second signal exits at
-/// once with status 130.
-pub fn shutdown_flag() -> anyhow::Result<Arc<AtomicBool>> {
+/// once with status 130. SIGHUP asks `reload` to read the config again; without one (files
+/// mode, processes other than 0) it is ignored, never fatal.
+pub fn shutdown_flag(reload: Option<ReloadHandle>) -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let set = flag.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -120,8 +121,6 @@ pub fn shutdown_flag() -> anyhow::Result<Arc<AtomicBool>> {
         .build()
         .context("starting the signal thread")?;
     // Installed before returning, so no signal can find the default action after start.
-    // SIGHUP is the reload signal: it must never end the process (its default action),
-    // also where no reload thread listens (processes other than 0).
     let (mut term, mut int, mut hup) = {
         use tokio::signal::unix::{signal, SignalKind};
         let _guard = runtime.enter();
@@ -141,7 +140,10 @@ pub fn shutdown_flag() -> anyhow::Result<Arc<AtomicBool>> {
                         _ = term.recv() => {}
                         _ = int.recv() => {}
                         _ = hup.recv() => {
-                            tracing::debug!("SIGHUP received");
+                            match &reload {
+                                Some(r) => r.trigger(),
+                                None => tracing::info!("SIGHUP ignored: no config file to read here"),
+                            }
                             continue;
                         }
                     }
@@ -335,6 +337,7 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
         .unwrap_or_else(|| PathBuf::from(&config.run.state_dir));
     write_offsets(&dir, process, &summary)?;
     if args.print_summary {
+        let changes = Reloads::counts(&summary.reloads);
         println!(
             "run (kafka, process {process}): {} records, {} alerts, {} decisions, {} cases, \
              {} rejected, {} late, {} backpressure pauses, {} redelivered, {} strategy changes \
@@ -347,16 +350,8 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
             summary.late,
             summary.pauses,
             summary.redelivered,
-            summary
-                .reloads
-                .iter()
-                .filter(|r| matches!(r, ReloadEvent::Applied { .. }))
-                .count(),
-            summary
-                .reloads
-                .iter()
-                .filter(|r| matches!(r, ReloadEvent::Rejected { .. }))
-                .count(),
+            changes.0,
+            changes.1,
             summary.complete_before,
             dir.join(format!("offsets-process-{process}.json"))
                 .display()
@@ -689,18 +684,13 @@ fn worker_loop(
         }
         // A live strategy change enters at worker 0's input time: no worker has passed it
         // (the global frontier is at most this worker's), so every worker switches there.
-        if let Some(change) = args
-            .reload
-            .as_ref()
-            .filter(|_| index == 0)
-            .and_then(|r| r.take())
-        {
-            let ts = *control.time();
-            for w in 0..peers as u64 {
-                control.update_at((w, Change::Config(change.json.clone())), ts, 1);
-            }
-            if let Some(r) = &args.reload {
-                r.record(ReloadEvent::Applied {
+        if let Some(reload) = args.reload.as_ref().filter(|_| index == 0) {
+            if let Some(change) = reload.take() {
+                let ts = *control.time();
+                for w in 0..peers as u64 {
+                    control.update_at((w, Change::Config(change.json.clone())), ts, 1);
+                }
+                reload.record(ReloadEvent::Applied {
                     ts,
                     versions: change.versions,
                 });

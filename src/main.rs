@@ -418,15 +418,13 @@ fn main() -> anyhow::Result<()> {
             };
             // Live strategy changes: process 0 reads the file (on change and on SIGHUP) and
             // carries accepted changes through the dataflow to every process.
+            let kafka = cfg.run.mode == riskwatch_model::config::RunMode::Kafka;
+            let first = cluster.as_ref().is_none_or(|c| c.process == 0);
             let reload = match &config {
-                Some(path)
-                    if cfg.run.mode == riskwatch_model::config::RunMode::Kafka
-                        && cluster.as_ref().is_none_or(|c| c.process == 0) =>
-                {
-                    let reloader = riskwatch::reload::Reloader::new(path, &cfg, &compiled)?;
-                    Some(riskwatch::reload::spawn(reloader, true)?.reloads)
-                }
-                Some(_) if cfg.run.mode == riskwatch_model::config::RunMode::Kafka => {
+                Some(path) if kafka && first => Some(riskwatch::reload::spawn(
+                    riskwatch::reload::Reloader::new(path, &cfg, &compiled)?,
+                )?),
+                Some(_) if kafka => {
                     tracing::info!("live strategy changes are read by process 0");
                     None
                 }
@@ -441,10 +439,10 @@ fn main() -> anyhow::Result<()> {
                     until,
                     until_idle,
                     idle_check: std::time::Duration::from_millis(idle_ms),
-                    stop: riskwatch::live::shutdown_flag()?,
+                    stop: riskwatch::live::shutdown_flag(reload.clone())?,
                     state_dir,
                     print_summary: true,
-                    reload,
+                    reload: reload.map(|r| r.reloads),
                 },
             )?;
         }

@@ -20,12 +20,13 @@
 //! enters the dataflow at its worker 0 and reaches the others through the dataflow, so
 //! every process switches at the same event time whatever files the others see.
 
-use crate::replay::load_strategy_change;
+use crate::replay::read_strategy_change;
 use anyhow::Context;
 use riskwatch_dataflows::plan::Compiled;
 use riskwatch_model::config::Config;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -62,6 +63,8 @@ pub enum ReloadEvent {
 /// State shared by the reload thread and the workers.
 #[derive(Debug, Default)]
 pub struct Reloads {
+    /// Whether `pending` holds a change: worker 0 asks on every loop, without the lock.
+    offered: AtomicBool,
     pending: Mutex<Option<Pending>>,
     events: Mutex<Vec<ReloadEvent>>,
     changed: Condvar,
@@ -71,11 +74,24 @@ impl Reloads {
     /// Offers an accepted change to worker 0 (a later one replaces one not yet taken).
     pub fn offer(&self, p: Pending) {
         *self.pending.lock().expect("reload lock") = Some(p);
+        self.offered.store(true, Ordering::Release);
     }
 
     /// Takes the change waiting for worker 0, if any.
     pub fn take(&self) -> Option<Pending> {
+        if !self.offered.swap(false, Ordering::Acquire) {
+            return None;
+        }
         self.pending.lock().expect("reload lock").take()
+    }
+
+    /// How many changes were applied and how many rejected.
+    pub fn counts(events: &[ReloadEvent]) -> (usize, usize) {
+        let applied = events
+            .iter()
+            .filter(|e| matches!(e, ReloadEvent::Applied { .. }))
+            .count();
+        (applied, events.len() - applied)
     }
 
     /// Records what became of an attempt and logs it.
@@ -128,8 +144,11 @@ pub struct Reloader {
     running: Config,
     /// The compiled startup config: the feature layout must not change.
     compiled: Compiled,
-    /// The strategy JSON in force (the last one accepted).
+    /// The config in force as carried through the dataflow (JSON, imports resolved). Its
+    /// restart-only sections equal `running`'s, so two equal JSONs are equal strategies.
     current: String,
+    /// `name@version` of each strategy in force.
+    versions: String,
     /// `(modified, len)` of the file when last read.
     stamp: Option<(SystemTime, u64)>,
 }
@@ -137,13 +156,14 @@ pub struct Reloader {
 impl Reloader {
     /// A reloader for `path`, whose contents `running` and `compiled` were loaded from.
     pub fn new(path: &Path, running: &Config, compiled: &Compiled) -> anyhow::Result<Reloader> {
-        let current = load_strategy_change(path, compiled)
-            .with_context(|| format!("reading {} for live changes", path.display()))?;
+        let context = || format!("reading {} for live changes", path.display());
+        let (config, now) = read_strategy_change(path, compiled).with_context(context)?;
         Ok(Reloader {
             path: path.to_path_buf(),
             running: running.clone(),
             compiled: compiled.clone(),
-            current,
+            current: serde_json::to_string(&config).with_context(context)?,
+            versions: versions(&now),
             stamp: stamp(path),
         })
     }
@@ -153,16 +173,17 @@ impl Reloader {
         stamp(&self.path) != self.stamp
     }
 
+    /// `name@version` of each strategy in force (versions default to a content hash).
+    pub fn versions(&self) -> &str {
+        &self.versions
+    }
+
     /// Reads the file: a valid change of strategies becomes the one in force.
     pub fn check(&mut self) -> Check {
         self.stamp = stamp(&self.path);
-        let json = match load_strategy_change(&self.path, &self.compiled) {
-            Ok(json) => json,
+        let (new, compiled) = match read_strategy_change(&self.path, &self.compiled) {
+            Ok(read) => read,
             Err(e) => return Check::Rejected(format!("{e:#}")),
-        };
-        let new: Config = match serde_json::from_str(&json) {
-            Ok(c) => c,
-            Err(e) => return Check::Rejected(format!("re-reading the new config: {e}")),
         };
         let restart_only = [
             ("time", self.running.time != new.time),
@@ -184,21 +205,17 @@ impl Reloader {
                 changed.join("\", \"")
             ));
         }
-        if strategies_json(&json) == strategies_json(&self.current) {
+        let json = match serde_json::to_string(&new) {
+            Ok(json) => json,
+            Err(e) => return Check::Rejected(format!("serializing the new config: {e}")),
+        };
+        if json == self.current {
             return Check::Unchanged;
         }
         self.current = json.clone();
+        self.versions = versions(&compiled);
         Check::Changed(json)
     }
-}
-
-/// The live-changeable part of a config's JSON (strategies and experiment), for comparing.
-fn strategies_json(json: &str) -> Option<(serde_json::Value, serde_json::Value)> {
-    let mut v: serde_json::Value = serde_json::from_str(json).ok()?;
-    Some((
-        v.get_mut("strategy")?.take(),
-        v.get_mut("experiment")?.take(),
-    ))
 }
 
 fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
@@ -206,24 +223,17 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     Some((m.modified().ok()?, m.len()))
 }
 
-/// `name@version` of each strategy in a change (versions default to a content hash).
-pub fn versions(json: &str) -> String {
-    let Ok(config) = serde_json::from_str::<Config>(json) else {
-        return String::new();
-    };
-    match riskwatch_dataflows::plan::compile(&config, |f| Err(format!("unresolved import {f}"))) {
-        Ok(c) => c
-            .strategies
-            .list
-            .iter()
-            .map(|s| format!("{}@{}", s.name, s.version))
-            .collect::<Vec<_>>()
-            .join(","),
-        Err(_) => String::new(),
-    }
+fn versions(compiled: &Compiled) -> String {
+    compiled
+        .strategies
+        .list
+        .iter()
+        .map(|s| format!("{}@{}", s.name, s.version))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
-/// Triggers a reload from outside (tests; SIGHUP does the same).
+/// Triggers a reload from outside: SIGHUP (see [`crate::live::shutdown_flag`]) and tests.
 #[derive(Clone)]
 pub struct ReloadHandle {
     /// Where accepted changes and outcomes go.
@@ -238,9 +248,9 @@ impl ReloadHandle {
     }
 }
 
-/// Starts the reload thread for `reloader`: it reads the file on SIGHUP, on
-/// [`ReloadHandle::trigger`] and when the file's modification time or size changes.
-pub fn spawn(mut reloader: Reloader, sighup: bool) -> anyhow::Result<ReloadHandle> {
+/// Starts the reload thread for `reloader`: it reads the file on [`ReloadHandle::trigger`]
+/// (SIGHUP) and when the file's modification time or size changes.
+pub fn spawn(mut reloader: Reloader) -> anyhow::Result<ReloadHandle> {
     let reloads = Arc::new(Reloads::default());
     let notify = Arc::new(tokio::sync::Notify::new());
     let handle = ReloadHandle {
@@ -248,19 +258,9 @@ pub fn spawn(mut reloader: Reloader, sighup: bool) -> anyhow::Result<ReloadHandl
         notify: notify.clone(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
         .enable_time()
         .build()
         .context("starting the reload thread")?;
-    let mut hup = if sighup {
-        let _guard = runtime.enter();
-        Some(
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-                .context("installing the SIGHUP handler")?,
-        )
-    } else {
-        None
-    };
     std::thread::Builder::new()
         .name("reload".into())
         .spawn(move || {
@@ -276,12 +276,6 @@ pub fn spawn(mut reloader: Reloader, sighup: bool) -> anyhow::Result<ReloadHandl
                             "file changed"
                         }
                         _ = notify.notified() => "requested",
-                        Some(()) = async {
-                            match hup.as_mut() {
-                                Some(h) => h.recv().await,
-                                None => std::future::pending().await,
-                            }
-                        } => "SIGHUP",
                     };
                     tracing::info!(cause, path = %reloader.path.display(), "reading the config again");
                     match reloader.check() {
@@ -289,7 +283,7 @@ pub fn spawn(mut reloader: Reloader, sighup: bool) -> anyhow::Result<ReloadHandl
                             tracing::info!("strategies unchanged; nothing to apply")
                         }
                         Check::Changed(json) => {
-                            let versions = versions(&json);
+                            let versions = reloader.versions().to_string();
                             reloads.offer(Pending { json, versions });
                         }
                         Check::Rejected(reason) => {
@@ -352,7 +346,7 @@ mod tests {
     #[test]
     fn a_changed_threshold_is_a_change_once() {
         let (path, mut r) = setup("threshold");
-        let before = versions(&r.current);
+        let before = r.versions().to_string();
         write(&path, &edited());
         let Check::Changed(json) = r.check() else {
             panic!("expected a change")
@@ -360,7 +354,7 @@ mod tests {
         assert!(json.contains("distinct_lenders_30d >= 2"));
         // The version is a content hash: a new one.
         assert!(before.starts_with("baseline@"), "{before}");
-        assert_ne!(versions(&json), before);
+        assert_ne!(r.versions(), before);
         // The same file again: in force already.
         assert_eq!(r.check(), Check::Unchanged);
     }
@@ -401,8 +395,8 @@ mod tests {
     #[test]
     fn the_thread_reads_a_changed_file_and_offers_it() {
         let (path, r) = setup("thread");
-        let before = versions(&r.current);
-        let handle = spawn(r, false).unwrap();
+        let before = r.versions().to_string();
+        let handle = spawn(r).unwrap();
         let text = edited();
         // A later modification time and another size: picked up without a trigger.
         write(&path, &text);

@@ -36,6 +36,13 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, Compiled)> {
 /// config, compiles it, and checks that windows and features are unchanged (they cannot
 /// change while running). Returns the JSON carried through the dataflow.
 pub fn load_strategy_change(path: &Path, current: &Compiled) -> anyhow::Result<String> {
+    let (config, _) = read_strategy_change(path, current)?;
+    Ok(serde_json::to_string(&config)?)
+}
+
+/// [`load_strategy_change`] before serializing: the config, imports resolved, and its
+/// compiled form.
+pub fn read_strategy_change(path: &Path, current: &Compiled) -> anyhow::Result<(Config, Compiled)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config {}", path.display()))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -57,7 +64,7 @@ pub fn load_strategy_change(path: &Path, current: &Compiled) -> anyhow::Result<S
     if !compiled.layout.same_shape(&current.layout) {
         anyhow::bail!("config key \"window\": windows and features cannot change while running (restart to change them)");
     }
-    Ok(serde_json::to_string(&config)?)
+    Ok((config, compiled))
 }
 
 /// Options of a replay.

@@ -209,7 +209,7 @@ fn a_config_file_change_takes_effect_at_one_event_time_without_a_restart() {
     let path = dir.join("riskwatch.toml");
     std::fs::write(&path, &base).unwrap();
     let (config, compiled) = load_config(Some(&path)).unwrap();
-    let handle = spawn(Reloader::new(&path, &config, &compiled).unwrap(), false).unwrap();
+    let handle = spawn(Reloader::new(&path, &config, &compiled).unwrap()).unwrap();
 
     produce(&config.kafka, &dir.join("first"), None).unwrap();
     let stop = Arc::new(AtomicBool::new(false));

@@ -14,6 +14,7 @@
 //! ```
 
 use crate::operators::ledger::KeyHasher;
+use crate::operators::ready::Ready;
 use crate::stats::Stats;
 use riskwatch_model::event::{Event, Stream};
 use std::cell::RefCell;
@@ -46,14 +47,13 @@ pub fn dedupe<'scope>(
         Exchange::new(|update: &(Event, u64, isize)| route(&update.0)),
         "Dedupe",
         move |_initial, _info| {
-            // Events not yet ready, as (time, event).
-            let mut pending: Vec<(u64, Event)> = Vec::new();
+            // Events not yet ready; taken in (time, ts, seq) order when their time is.
+            let mut pending = Ready::default();
             // A capability at the least pending time.
             let mut held: Option<Capability<u64>> = None;
             let mut seen: HashMap<(Stream, u64), (), KeyHasher> = HashMap::default();
             let mut expiry: VecDeque<(u64, Stream, u64)> = VecDeque::new();
-            let mut order: Vec<(u64, u64, u64, u32)> = Vec::new();
-            let mut ready: Vec<Option<(u64, Event)>> = Vec::new();
+            let mut batch: Vec<(u64, Event)> = Vec::new();
             let mut out_buf: Vec<(Event, u64, isize)> = Vec::new();
             move |(input, frontier), output| {
                 input.for_each_stamp(|cap, data| {
@@ -63,29 +63,21 @@ pub fn dedupe<'scope>(
                         }
                     }
                     for container in data {
-                        pending.extend(container.drain(..).map(|(event, time, diff)| {
+                        for (event, time, diff) in container.drain(..) {
                             debug_assert!(diff > 0, "input events are insertions");
-                            (time, event)
-                        }));
+                            pending.push(time, event);
+                        }
                     }
                 });
                 let Some(cap) = held.as_ref() else {
                     return;
                 };
-                order.clear();
-                for (i, (t, e)) in pending.iter().enumerate() {
-                    if !frontier.less_equal(t) {
-                        order.push((*t, e.ts, e.seq, i as u32));
-                    }
-                }
-                if !order.is_empty() {
-                    order.sort_unstable();
-                    ready.clear();
-                    ready.extend(std::mem::take(&mut pending).into_iter().map(Some));
+                batch.clear();
+                pending.take(frontier, &mut batch);
+                if !batch.is_empty() {
                     let mut duplicates = [0u64; 4];
-                    let mut i = 0;
-                    while i < order.len() {
-                        let time = order[i].0;
+                    let mut events = batch.drain(..).peekable();
+                    while let Some(&(time, _)) = events.peek() {
                         // Forget ids beyond the horizon.
                         while let Some(&(at, stream, id)) = expiry.front() {
                             if at > time {
@@ -94,10 +86,7 @@ pub fn dedupe<'scope>(
                             seen.remove(&(stream, id));
                             expiry.pop_front();
                         }
-                        while i < order.len() && order[i].0 == time {
-                            let (_, event) =
-                                ready[order[i].3 as usize].take().expect("each index once");
-                            i += 1;
+                        while let Some((_, event)) = events.next_if(|(t, _)| *t == time) {
                             let stream = event.stream();
                             if event.event_id != 0 {
                                 if seen.insert((stream, event.event_id), ()).is_some() {
@@ -117,13 +106,12 @@ pub fn dedupe<'scope>(
                             output.session(&at).give_iterator(out_buf.drain(..));
                         }
                     }
-                    pending.extend(ready.drain(..).flatten());
                     let mut s = stats.borrow_mut();
                     for (total, n) in s.duplicates.iter_mut().zip(duplicates) {
                         *total += n;
                     }
                 }
-                match pending.iter().map(|(t, _)| *t).min() {
+                match pending.least() {
                     Some(t) => {
                         if let Some(h) = held.as_mut() {
                             h.downgrade(&t);

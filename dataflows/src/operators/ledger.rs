@@ -15,6 +15,7 @@
 
 use crate::layout::Layout;
 use crate::ledger::{Account, Ledger, LedgerSink, Schedule};
+use crate::operators::ready::Ready;
 use crate::slots::Slots;
 use crate::stats::Stats;
 use riskwatch_model::event::Event;
@@ -368,8 +369,8 @@ pub fn ledger<'scope>(
     let mut links_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(links_out);
     let mut flags_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(flags_out);
     builder.build(move |_initial| {
-        // Events not yet ready, as (time, event); sorted when a time becomes ready.
-        let mut pending: Vec<(u64, Event)> = Vec::new();
+        // Events not yet ready; taken in (time, ts, seq) order when their time is.
+        let mut pending = Ready::default();
         // One capability per output, at the least pending time.
         let mut held: Vec<Capability<u64>> = Vec::new();
         let mut customers: HashMap<u64, (Ledger, (Account, Schedule)), KeyHasher> =
@@ -381,7 +382,6 @@ pub fn ledger<'scope>(
         let mut links: HashMap<(u64, u64), u64, KeyHasher> = HashMap::default();
         let mut idents: Vec<u64> = Vec::new();
         let link_window = params.link_window;
-        let mut order: Vec<(u64, u64, u64, u32)> = Vec::new();
         let mut batch: Vec<(u64, Event)> = Vec::new();
         move |frontiers| {
             let frontier = &frontiers[0];
@@ -392,31 +392,16 @@ pub fn ledger<'scope>(
                     }
                 }
                 for container in data {
-                    pending.extend(container.drain(..).map(|(event, time, diff)| {
+                    for (event, time, diff) in container.drain(..) {
                         debug_assert!(diff > 0, "input events are insertions");
-                        (time, event)
-                    }));
+                        pending.push(time, event);
+                    }
                 }
             });
             let mut local = Stats::default();
-            // The ready events — times the frontier has passed — in (time, ts, seq) order,
-            // sorted by small keys rather than moving whole events.
-            order.clear();
-            for (i, (t, e)) in pending.iter().enumerate() {
-                if !frontier.less_equal(t) {
-                    order.push((*t, e.ts, e.seq, i as u32));
-                }
-            }
-            order.sort_unstable();
+            // The ready events — times the frontier has passed — in (time, ts, seq) order.
             batch.clear();
-            if !order.is_empty() {
-                let mut taken: Vec<Option<(u64, Event)>> =
-                    std::mem::take(&mut pending).into_iter().map(Some).collect();
-                for &(_, _, _, i) in order.iter() {
-                    batch.push(taken[i as usize].take().expect("each index once"));
-                }
-                pending.extend(taken.into_iter().flatten());
-            }
+            pending.take(frontier, &mut batch);
             let ready = batch.len();
             let mut i = 0;
             while i < ready {
@@ -572,11 +557,7 @@ pub fn ledger<'scope>(
                         .give_iterator(buffers.accounts.drain(..));
                 }
             }
-            let least = pending
-                .iter()
-                .map(|(t, _)| *t)
-                .chain(deferred.least())
-                .min();
+            let least = pending.least().into_iter().chain(deferred.least()).min();
             match least {
                 Some(t) => {
                     for cap in held.iter_mut() {

@@ -3,3 +3,4 @@
 pub mod dedupe;
 pub mod evaluate;
 pub mod ledger;
+pub mod ready;
