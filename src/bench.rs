@@ -167,6 +167,8 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<BenchReport> {
                         progress: false,
                         cluster: None,
                         config_changes: Vec::new(),
+                        streams: None,
+                        stop: None,
                     },
                 )?;
                 events = summary.read.values().sum();

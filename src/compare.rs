@@ -55,6 +55,8 @@ pub fn compare(
                 progress: false,
                 cluster: None,
                 config_changes: Vec::new(),
+                streams: None,
+                stop: None,
             },
         )?;
         let strategies: Vec<(String, bool)> = compiled.strategies.names_with_shadow();

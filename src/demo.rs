@@ -66,6 +66,8 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Vec<Quality>> {
             progress: true,
             cluster: None,
             config_changes: Vec::new(),
+            streams: None,
+            stop: None,
         },
     )?;
     let truth = read_truth(&book.join("truth.ndjson"))?;

@@ -3,6 +3,7 @@
 //! - [`pipeline`]: runs the dataflow over in-memory events on W worker threads.
 //! - [`replay`]: `riskwatch replay` (files in, files out) and config loading.
 //! - [`reload`]: live strategy changes in `riskwatch run` (file change, SIGHUP).
+//! - [`exit`]: the exit codes of every command, and which error gets which.
 //! - [`demo`]: `riskwatch demo` (generate, replay, report).
 //! - [`bench`]: `riskwatch bench` (replay throughput, open-loop latency).
 //! - [`quality`]: detection quality against a generated book's truth.
@@ -18,6 +19,7 @@ pub mod bench;
 pub mod bench_kafka;
 pub mod compare;
 pub mod demo;
+pub mod exit;
 pub mod live;
 pub mod pipeline;
 pub mod produce;

@@ -110,6 +110,10 @@ pub struct LiveSummary {
     pub reloads: Vec<ReloadEvent>,
 }
 
+/// The number of the signal that asked to stop (15 for SIGTERM, 2 for SIGINT), 0 before
+/// one arrives: a batch command that stops early exits with 128 + it.
+pub static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
 /// Installs SIGTERM/SIGINT handlers that set the returned flag; a second signal exits at
 /// once with status 130. SIGHUP asks `reload` to read the config again; without one (files
 /// mode, processes other than 0) it is ignored, never fatal.
@@ -137,8 +141,8 @@ pub fn shutdown_flag(reload: Option<ReloadHandle>) -> anyhow::Result<Arc<AtomicB
                 let mut round = 0;
                 while round < 2 {
                     tokio::select! {
-                        _ = term.recv() => {}
-                        _ = int.recv() => {}
+                        _ = term.recv() => STOP_SIGNAL.store(15, Ordering::SeqCst),
+                        _ = int.recv() => STOP_SIGNAL.store(2, Ordering::SeqCst),
                         _ = hup.recv() => {
                             match &reload {
                                 Some(r) => r.trigger(),
@@ -184,6 +188,8 @@ fn run_files(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
             progress: args.print_summary,
             cluster: args.cluster.clone(),
             config_changes: Vec::new(),
+            streams: None,
+            stop: Some(args.stop.clone()),
         },
     )?;
     let mut live = LiveSummary {
@@ -192,8 +198,8 @@ fn run_files(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
         cases: out.cases.len() as u64,
         rejected: summary.rejected.clone(),
         late: summary.late,
-        complete_before: summary.end_ts + 1,
-        stop: "done".into(),
+        complete_before: summary.stopped_at.unwrap_or(summary.end_ts) + 1,
+        stop: if summary.complete { "done" } else { "stopped" }.into(),
         ..LiveSummary::default()
     };
     for (i, s) in riskwatch_model::event::Stream::ALL.iter().enumerate() {

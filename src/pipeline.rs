@@ -33,6 +33,55 @@ pub struct RunOutput {
     pub stats: Stats,
     /// Feature snapshots, when tracing was asked for (sorted by customer, time).
     pub trace: Vec<FeatureSnapshot>,
+    /// When a stop was asked for: every output at a time up to this one was emitted, and
+    /// nothing later.
+    pub stopped_at: Option<u64>,
+}
+
+/// A stop asked of a running replay (a signal), and the time the workers agree to stop
+/// at.
+///
+/// Each worker publishes the time its input has reached after every chunk. The first worker
+/// to see the flag picks the largest published time `T` as the stop time; every worker then
+/// feeds what it has before `T` and no more, so every output at a time before `T` is complete
+/// and the run ends at `T - 1` within about one chunk of work.
+#[derive(Debug)]
+struct Stop {
+    flag: Arc<AtomicBool>,
+    at: AtomicU64,
+    fed: Vec<AtomicU64>,
+}
+
+/// What a worker publishes once it has fed its whole share.
+const FINISHED: u64 = u64::MAX - 1;
+
+impl Stop {
+    fn new(flag: Arc<AtomicBool>, workers: usize) -> Stop {
+        Stop {
+            flag,
+            at: AtomicU64::new(u64::MAX),
+            fed: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// The agreed stop time, once a stop was asked for; `u64::MAX` before.
+    fn time(&self) -> u64 {
+        if self.flag.load(Ordering::Relaxed) && self.at.load(Ordering::SeqCst) == u64::MAX {
+            // Workers that fed their whole share need no cut.
+            let t = self
+                .fed
+                .iter()
+                .map(|f| f.load(Ordering::SeqCst))
+                .filter(|&f| f != FINISHED)
+                .max()
+                .unwrap_or(FINISHED)
+                .max(1);
+            let _ = self
+                .at
+                .compare_exchange(u64::MAX, t, Ordering::SeqCst, Ordering::SeqCst);
+        }
+        self.at.load(Ordering::SeqCst)
+    }
 }
 
 /// A progress line on stderr while a run feeds its events.
@@ -97,6 +146,9 @@ pub struct RunOptions {
     pub cluster: Option<ClusterSpec>,
     /// Live strategy changes: `(time, JSON of a validated Config)`, in time order.
     pub config_changes: Vec<(u64, String)>,
+    /// Set (by a signal) to stop early; the run then ends at a time every worker agrees
+    /// on, with every output before it complete (single process only).
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// This process's place in a timely cluster (timely's own cluster mode over TCP).
@@ -135,6 +187,7 @@ impl RunOptions {
             progress: None,
             cluster: None,
             config_changes: Vec::new(),
+            stop: None,
         }
     }
 }
@@ -168,6 +221,8 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
     let shares: Arc<Mutex<Shares>> = Arc::new(Mutex::new(shares.into_iter().map(Some).collect()));
     let compiled = Arc::new(compiled.clone());
     let progress = opts.progress.clone();
+    let stop = Arc::new(Stop::new(opts.stop.clone().unwrap_or_default(), workers));
+    let stopper = stop.clone();
     let guards = timely::execute(timely_config, move |worker| {
         let index = worker.index() - first;
         let mine = shares
@@ -179,11 +234,12 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         let trace = opts.trace.then(|| Rc::new(RefCell::new(Vec::new())));
         plan.trace = trace.clone();
         let stats = Rc::new(RefCell::new(Stats::default()));
-        let collected: Rc<RefCell<Vec<Alert>>> = Rc::new(RefCell::new(Vec::new()));
-        let decisions: Rc<RefCell<Vec<Decision>>> = Rc::new(RefCell::new(Vec::new()));
-        let cases: Rc<RefCell<Vec<Case>>> = Rc::new(RefCell::new(Vec::new()));
+        let collected: Rc<RefCell<Vec<(u64, Alert)>>> = Rc::new(RefCell::new(Vec::new()));
+        let decisions: Rc<RefCell<Vec<(u64, Decision)>>> = Rc::new(RefCell::new(Vec::new()));
+        let cases: Rc<RefCell<Vec<(u64, Case)>>> = Rc::new(RefCell::new(Vec::new()));
         let probe = ProbeHandle::new();
-        let end = opts.end;
+        let mut end = opts.end;
+        let stop = stopper.clone();
         let progress = opts.progress.clone();
         let mut input = differential_dataflow::input::InputSession::<u64, Event, isize>::new();
         let mut control =
@@ -206,6 +262,10 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         let mut iter = mine.into_iter().peekable();
         let mut lag: Vec<u64> = Vec::new();
         while iter.peek().is_some() {
+            let stop_at = stop.time();
+            if stop_at != u64::MAX {
+                end = end.min(stop_at - 1);
+            }
             let mut n = 0;
             while let Some((time, event)) = iter.next_if(|(t, _)| *t <= end) {
                 input.update_at(event, time, 1);
@@ -230,6 +290,7 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
             control.flush();
             input.advance_to(upto);
             input.flush();
+            stop.fed[index].fetch_max(upto, Ordering::SeqCst);
             if let Some(p) = &progress {
                 p.add(n as u64);
             }
@@ -243,26 +304,33 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
                 break;
             }
         }
+        // Every worker has fed its share: a stop asked for now has nothing left to cut.
+        stop.fed[index].store(FINISHED, Ordering::SeqCst);
+        let stop_at = stop.time();
+        if stop_at != u64::MAX {
+            end = end.min(stop_at - 1);
+        }
         for (t, json) in changes.drain(..).filter(|(t, _)| *t <= end) {
             let t = t.max(*control.time());
             for w in 0..peers as u64 {
                 control.update_at((w, Change::Config(json.clone())), t, 1);
             }
         }
-        control.advance_to(end + 1);
+        let close = (end + 1).max(*input.time()).max(*control.time());
+        control.advance_to(close);
         control.flush();
-        input.advance_to(end + 1);
+        input.advance_to(close);
         input.flush();
         worker.step_while(|| probe.less_than(&(end + 1)));
         worker.drop_dataflow(dataflow);
-        let alerts = std::mem::take(&mut *collected.borrow_mut());
-        let decisions = std::mem::take(&mut *decisions.borrow_mut());
-        let cases = std::mem::take(&mut *cases.borrow_mut());
+        let alerts = within(&mut collected.borrow_mut(), end);
+        let decisions = within(&mut decisions.borrow_mut(), end);
+        let cases = within(&mut cases.borrow_mut(), end);
         let stats = stats.borrow().clone();
         let trace = trace
             .map(|t| std::mem::take(&mut *t.borrow_mut()))
             .unwrap_or_default();
-        (alerts, decisions, cases, stats, trace)
+        (alerts, decisions, cases, stats, trace, end)
     })
     .expect("timely workers start");
     if let Some(p) = &progress {
@@ -270,7 +338,10 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
     }
     let mut out = RunOutput::default();
     for result in guards.join() {
-        let (alerts, decisions, cases, stats, trace) = result.expect("a worker panicked");
+        let (alerts, decisions, cases, stats, trace, end) = result.expect("a worker panicked");
+        if end < opts.end {
+            out.stopped_at = Some(out.stopped_at.map_or(end, |s: u64| s.min(end)));
+        }
         out.alerts.extend(alerts);
         out.decisions.extend(decisions);
         out.cases.extend(cases);
@@ -307,6 +378,15 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
     out
 }
 
+/// Takes the records of `v` at a time up to `end`, dropping their times.
+fn within<T>(v: &mut Vec<(u64, T)>, end: u64) -> Vec<T> {
+    std::mem::take(v)
+        .into_iter()
+        .filter(|(t, _)| *t <= end)
+        .map(|(_, r)| r)
+        .collect()
+}
+
 /// Collects an output stream's records with time ≤ `end` into `sink`; in a cluster, first
 /// gathers them at global worker 0 as JSON (the contract form, independent of the bincode
 /// layout timely uses between processes).
@@ -314,7 +394,7 @@ fn capture<'scope, T>(
     stream: timely::dataflow::StreamVec<'scope, u64, (T, u64, isize)>,
     end: u64,
     gather: bool,
-    sink: Rc<RefCell<Vec<T>>>,
+    sink: Rc<RefCell<Vec<(u64, T)>>>,
     probe: &ProbeHandle<u64>,
 ) where
     T: serde::Serialize + serde::de::DeserializeOwned + 'static,
@@ -331,7 +411,7 @@ fn capture<'scope, T>(
             .flat_map(move |(json, time)| {
                 if time <= end {
                     let record: T = serde_json::from_str(&json).expect("outputs round-trip");
-                    sink.borrow_mut().push(record);
+                    sink.borrow_mut().push((time, record));
                 }
                 None::<()>
             })
@@ -340,7 +420,7 @@ fn capture<'scope, T>(
         stream
             .flat_map(move |(record, time, _diff)| {
                 if time <= end {
-                    sink.borrow_mut().push(record);
+                    sink.borrow_mut().push((time, record));
                 }
                 None::<()>
             })

@@ -93,14 +93,16 @@ pub fn produce(
     input: &Path,
     rate: Option<u64>,
 ) -> anyhow::Result<ProduceSummary> {
+    // The same check as replay: a missing directory or stream fails before anything is sent.
+    let inputs = riskwatch_connectors::file::find_inputs(input, None)?;
     let mut texts = Vec::new();
-    for s in Stream::ALL {
-        let path = input.join(format!("{}.ndjson", s.name()));
-        texts.push(match std::fs::read(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        });
+    for path in inputs.paths.iter().flatten() {
+        texts.push(std::fs::read(path).map_err(|e| {
+            riskwatch_connectors::error::ConnectorError::Io {
+                path: path.display().to_string(),
+                source: e,
+            }
+        })?);
     }
     let mut summary = ProduceSummary::default();
     let lines: Vec<Vec<Line>> = Stream::ALL

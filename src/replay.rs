@@ -2,22 +2,26 @@
 
 use crate::pipeline::{run, RunOptions, RunOutput};
 use anyhow::Context;
-use riskwatch_connectors::file::{read_dir, write_lines, write_ndjson, MergeOptions};
+use riskwatch_connectors::file::{find_inputs, write_json_atomic, MergeOptions, OutputSet};
 use riskwatch_dataflows::plan::{compile, Compiled};
 use riskwatch_model::config::Config;
+use riskwatch_model::event::{Event, Stream};
 use riskwatch_model::time::ceil_to;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Loads a config file (or the built-in defaults) with `RISKWATCH__…` overrides and
 /// compiles it; errors name the key.
 pub fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, Compiled)> {
     let text = match path {
-        Some(p) => {
-            std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?
-        }
+        Some(p) => std::fs::read_to_string(p).map_err(|e| crate::exit::ConfigFile {
+            path: p.display().to_string(),
+            source: e,
+        })?,
         None => riskwatch_model::config::DEFAULT_CONFIG.to_string(),
     };
     let base = path.and_then(|p| p.parent()).map(Path::to_path_buf);
@@ -80,11 +84,47 @@ pub struct ReplayArgs {
     pub cluster: Option<crate::pipeline::ClusterSpec>,
     /// Live strategy changes: `(event time, JSON from [`load_strategy_change`])`.
     pub config_changes: Vec<(u64, String)>,
+    /// The streams to read, when some are left out on purpose; all four when `None`.
+    pub streams: Option<Vec<Stream>>,
+    /// Set by a signal: stop early, keeping every complete output.
+    pub stop: Option<Arc<AtomicBool>>,
 }
+
+impl ReplayArgs {
+    /// A replay on `workers` threads to the last input event, all four streams, no
+    /// progress, no stop flag.
+    pub fn new(workers: usize) -> ReplayArgs {
+        ReplayArgs {
+            workers,
+            until: None,
+            progress: false,
+            cluster: None,
+            config_changes: Vec::new(),
+            streams: None,
+            stop: None,
+        }
+    }
+}
+
+/// The output files of a replay, in the order [`OutputSet`] opens them.
+pub const OUTPUT_FILES: [&str; 4] = [
+    "alerts.ndjson",
+    "decisions.ndjson",
+    "cases.ndjson",
+    "rejected.ndjson",
+];
 
 /// The summary written to summary.json.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
+    /// Whether the replay ran to its end; false when a signal stopped it early.
+    pub complete: bool,
+    /// When stopped early: every output at an event time up to this one (ms) was
+    /// written, and nothing later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<u64>,
+    /// The streams read.
+    pub streams: Vec<String>,
     /// Records read per stream.
     pub read: BTreeMap<String, u64>,
     /// Events accepted (after duplicates) per stream.
@@ -139,28 +179,63 @@ pub fn replay(
     args: &ReplayArgs,
 ) -> anyhow::Result<(RunOutput, Summary)> {
     let start = Instant::now();
-    std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
+    let inputs = find_inputs(input, args.streams.as_deref())?;
+    for path in &inputs.ignored {
+        tracing::info!(path = %path.display(), "not read: --streams leaves it out");
+    }
+    // Process 0 gathers and writes every output; opening them now fails fast on an
+    // unwritable directory, and removes the previous run's outputs.
+    let writes = args.cluster.as_ref().is_none_or(|c| c.process == 0);
+    let mut outputs = if writes {
+        Some(OutputSet::create(output, &OUTPUT_FILES, &["summary.json"])?)
+    } else {
+        None
+    };
     let tick = compiled.tick;
-    let merged = read_dir(
-        input,
-        MergeOptions {
-            tick,
-            max_future_skew: config.time.max_future_skew.ms(),
-            until: args.until,
-            threads: args.workers,
-        },
-    )
-    .with_context(|| format!("reading inputs from {}", input.display()))?;
+    let mut merger = inputs.open(MergeOptions {
+        tick,
+        max_future_skew: config.time.max_future_skew.ms(),
+        until: args.until,
+        threads: args.workers,
+    })?;
+    // A stop while reading keeps what was merged: every event before the last merged tick.
+    let stop = args.stop.clone().unwrap_or_default();
+    let mut events: Vec<(u64, Event)> = Vec::new();
+    let mut read_stopped = false;
+    loop {
+        if events.len() % 65_536 == 0 && stop.load(Ordering::Relaxed) {
+            read_stopped = true;
+            break;
+        }
+        match merger.next_event() {
+            Ok(Some(e)) => events.push(e),
+            Ok(None) => break,
+            Err((s, e)) => {
+                return Err(riskwatch_connectors::error::ConnectorError::Io {
+                    path: inputs.path(s),
+                    source: e,
+                }
+                .into())
+            }
+        }
+    }
     let read_s = start.elapsed().as_secs_f64();
-    let end = ceil_to(args.until.unwrap_or(merged.max_ts), tick);
-    let total_read: u64 = merged.read.iter().sum();
+    let stats = merger.stats().clone();
+    let rejected = merger.take_rejected();
+    let mut end = ceil_to(args.until.unwrap_or(stats.max_ts), tick);
+    if read_stopped {
+        let last = events.last().map_or(0, |(t, _)| *t);
+        end = last.saturating_sub(tick);
+        events.retain(|(t, _)| *t <= end);
+    }
+    let total_read: u64 = stats.read.iter().sum();
     if args.progress {
         eprintln!(
             "read {} records ({:.1} MB) in {:.2}s; {} rejected; running {} workers to ts {}",
             total_read,
-            merged.bytes as f64 / 1e6,
+            merger.bytes() as f64 / 1e6,
             read_s,
-            merged.rejected.len(),
+            rejected.len(),
             args.workers,
             end
         );
@@ -168,46 +243,69 @@ pub fn replay(
     let dataflow_start = Instant::now();
     let mut opts = RunOptions::new(args.workers, end);
     if args.progress {
-        opts.progress = Some(crate::pipeline::Progress::start(merged.events.len() as u64));
+        opts.progress = Some(crate::pipeline::Progress::start(events.len() as u64));
     }
     opts.cluster = args.cluster.clone();
+    // In a cluster the stop time would have to be agreed between processes: a signalled
+    // cluster process stops without outputs instead (see `run` in docs/ARCHITECTURE.md).
+    // A stop while reading has already cut the events at their end.
+    if args.cluster.is_none() && !read_stopped {
+        opts.stop = Some(stop.clone());
+    }
     opts.config_changes = args
         .config_changes
         .iter()
         .map(|(t, json)| (ceil_to(*t, tick), json.clone()))
         .collect();
     opts.config_changes.sort_by_key(|(t, _)| *t);
-    let rejected = merged.rejected;
-    let out = run(compiled, merged.events, opts);
+    let out = run(compiled, events, opts);
     let dataflow_s = dataflow_start.elapsed().as_secs_f64();
-    if args.cluster.as_ref().is_some_and(|c| c.process != 0) {
+    let stopped_at = if read_stopped {
+        Some(end)
+    } else {
+        out.stopped_at
+    };
+    let Some(mut files) = outputs.take() else {
         // Process 0 gathers the alerts and writes every output.
         return Ok((out, Summary::default()));
+    };
+    for a in &out.alerts {
+        files.file(0).write(a)?;
     }
+    for d in &out.decisions {
+        files.file(1).write(d)?;
+    }
+    for c in &out.cases {
+        files.file(2).write(c)?;
+    }
+    for r in &rejected {
+        files.file(3).write_line(r)?;
+    }
+    files.commit()?;
 
-    write_ndjson(&output.join("alerts.ndjson"), out.alerts.iter())?;
-    write_ndjson(&output.join("decisions.ndjson"), out.decisions.iter())?;
-    write_ndjson(&output.join("cases.ndjson"), out.cases.iter())?;
-    write_lines(&output.join("rejected.ndjson"), rejected.iter())?;
-
-    let names = riskwatch_model::event::Stream::ALL;
+    let names = Stream::ALL;
     for reason in &out.stats.config_rejected {
         eprintln!("strategy change rejected: {reason}");
     }
     let mut summary = Summary {
-        late: merged.late,
+        complete: stopped_at.is_none(),
+        stopped_at,
+        streams: Stream::ALL
+            .into_iter()
+            .filter(|s| inputs.paths[*s as usize].is_some())
+            .map(|s| s.name().to_string())
+            .collect(),
+        late: stats.late,
         expired_on_arrival: out.stats.expired_on_arrival,
         evaluations: out.stats.evaluations,
         levels: out.stats.levels.clone(),
         end_ts: end,
         workers: args.workers,
-        rejected: merged.rejected_by_reason.clone(),
+        rejected: stats.rejected_by_reason.clone(),
         ..Summary::default()
     };
     for s in names {
-        summary
-            .read
-            .insert(s.name().into(), merged.read[s as usize]);
+        summary.read.insert(s.name().into(), stats.read[s as usize]);
         summary
             .events
             .insert(s.name().into(), out.stats.events[s as usize]);
@@ -260,9 +358,6 @@ pub fn replay(
         total_s,
         events_per_s: total_read as f64 / total_s.max(1e-9),
     };
-    let mut file = std::fs::File::create(output.join("summary.json"))?;
-    serde_json::to_writer_pretty(&mut file, &summary)?;
-    use std::io::Write;
-    file.write_all(b"\n")?;
+    write_json_atomic(&output.join("summary.json"), &summary)?;
     Ok((out, summary))
 }

@@ -297,6 +297,8 @@ fn a_config_file_change_takes_effect_at_one_event_time_without_a_restart() {
         progress: false,
         cluster: None,
         config_changes: changes,
+        streams: None,
+        stop: None,
     };
     replay(
         &compiled,

@@ -55,6 +55,15 @@ pub enum ConnectorError {
         /// librdkafka's error text.
         reason: String,
     },
+    /// An input path is missing or unusable (a missing directory, an absent stream, a
+    /// dangling symlink): nothing was read.
+    #[error("{path}: {reason}")]
+    Input {
+        /// The path.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -2,6 +2,7 @@
 //! configs, a merge + run driver and accessors for the feature trace.
 
 use riskwatch::pipeline::{run, RunOptions, RunOutput};
+use riskwatch_connectors::file::merge::REORDER;
 use riskwatch_connectors::file::{merge, MergeOptions};
 use riskwatch_dataflows::graph::FeatureSnapshot;
 use riskwatch_dataflows::plan::{compile, Compiled};
@@ -115,6 +116,19 @@ impl Book {
             Stream::Customers,
             json!({"customer_id": c, "ts": ts, "credit_limit": limit, "apr_bps": apr}),
         )
+    }
+
+    /// [`REORDER`] records of a spacer customer (`SPACER`) at `ts` in `stream`: a record
+    /// after them is further out of order than the merge puts back, so it is late.
+    pub fn spacers(&mut self, stream: Stream, ts: u64) {
+        for i in 0..REORDER {
+            match stream {
+                Stream::Customers => self.customer("SPACER", ts, 1, 1),
+                Stream::Transactions => self.txn(&format!("SP{i}"), "SPACER", ts, "purchase", 1),
+                Stream::Behaviors => self.beh(&format!("SP{i}"), "SPACER", ts, "login"),
+                Stream::Loans => panic!("no loan spacers"),
+            };
+        }
     }
 
     /// An approved transaction.

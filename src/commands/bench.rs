@@ -1,0 +1,95 @@
+//! `riskwatch bench`: replay throughput and latency, in process or through a broker.
+
+use riskwatch::bench::{bench, table, BenchArgs};
+use riskwatch::bench_kafka::{bench_kafka, KafkaBenchArgs};
+use std::path::PathBuf;
+
+/// Flags of `bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Customers in the replay book.
+    #[arg(long, default_value_t = 20_000)]
+    customers: u64,
+    /// Days in the replay book.
+    #[arg(long, default_value_t = 120)]
+    days: u64,
+    /// Runs per figure (median reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Worker counts for replay (comma separated, each at least 1).
+    #[arg(long, value_delimiter = ',', default_value = "1,2", value_parser = super::workers)]
+    workers: Vec<usize>,
+    /// Latency rates in events/s (comma separated).
+    #[arg(long, value_delimiter = ',', default_value = "50000,100000")]
+    rates: Vec<u64>,
+    /// Seconds per latency run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Customers in the latency stream.
+    #[arg(long, default_value_t = 100_000)]
+    latency_customers: u64,
+    /// Working directory (book cache).
+    #[arg(long, default_value = "out/bench")]
+    dir: PathBuf,
+    /// Only the replay part.
+    #[arg(long, conflicts_with = "latency_only")]
+    replay_only: bool,
+    /// Only the latency part.
+    #[arg(long)]
+    latency_only: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Measure end to end through a Kafka broker instead (needs --brokers).
+    #[arg(long, requires = "brokers", conflicts_with_all = ["replay_only", "latency_only", "customers", "days"])]
+    kafka: bool,
+    /// Kafka bench: the broker (host:port).
+    #[arg(long, requires = "kafka")]
+    brokers: Option<String>,
+    /// Kafka bench: input rates in events/s; 0 = as fast as possible (comma separated).
+    #[arg(long, value_delimiter = ',', default_value = "20000,50000,0")]
+    kafka_rates: Vec<u64>,
+    /// Kafka bench: partitions per input topic.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+}
+
+/// Runs the benchmark and prints its table (or JSON).
+pub fn run(a: Args) -> anyhow::Result<i32> {
+    if a.kafka {
+        let report = bench_kafka(&KafkaBenchArgs {
+            brokers: a.brokers.unwrap_or_default(),
+            rates: a.kafka_rates,
+            seconds: a.seconds,
+            customers: a.latency_customers.min(20_000),
+            workers: a.workers.iter().copied().max().unwrap_or(2),
+            partitions: a.partitions,
+            dir: a.dir,
+            runs: a.runs,
+        })?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", riskwatch::bench_kafka::table(&report));
+        }
+        return Ok(riskwatch::exit::OK);
+    }
+    let report = bench(&BenchArgs {
+        customers: a.customers,
+        days: a.days,
+        runs: a.runs,
+        workers: a.workers,
+        rates: a.rates,
+        seconds: a.seconds,
+        latency_customers: a.latency_customers,
+        dir: a.dir,
+        skip_replay: a.latency_only,
+        skip_latency: a.replay_only,
+    })?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", table(&report));
+    }
+    Ok(riskwatch::exit::OK)
+}
