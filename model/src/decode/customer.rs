@@ -2,7 +2,7 @@
 //! have no `event_id`; their event id is 0.
 
 use super::scanner::{Record, F};
-use super::values::{parse_enum, parse_id, parse_str, parse_ts, parse_u64};
+use super::values::{parse_enum, parse_id, parse_money, parse_str, parse_ts, parse_u64};
 use super::{event, Reject, RejectCode, MAX_BPS};
 use crate::event::{Body, CustomerRecord, CustomerStatus, Event};
 
@@ -11,7 +11,7 @@ impl Record<'_> {
     pub(super) fn customer(&self, seq: u64) -> Result<Event, Reject> {
         let customer_id = self.req(F::CustomerId, parse_id)?;
         let ts = self.req(F::Ts, parse_ts)?;
-        let credit_limit = self.req(F::CreditLimit, parse_u64)?;
+        let credit_limit = self.req(F::CreditLimit, parse_money)?;
         let apr_bps = self.req(F::AprBps, |raw| match parse_u64(raw)? {
             v if v > MAX_BPS => Err(RejectCode::Range),
             v => Ok(v as u32),
@@ -34,7 +34,7 @@ impl Record<'_> {
             .unwrap_or_default();
         self.opt(F::OpenedAt, parse_ts)?;
         let phone = self.opt_hash(F::PhoneHash)?;
-        let balance = self.opt(F::Balance, parse_u64)?;
+        let balance = self.opt(F::Balance, parse_money)?;
         let body = Body::Customer(CustomerRecord {
             credit_limit,
             apr_bps,

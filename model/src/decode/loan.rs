@@ -4,7 +4,9 @@
 use compact_str::CompactString;
 
 use super::scanner::{Record, F};
-use super::values::{parse_enum, parse_id, parse_installment_no, parse_ts, parse_u64};
+use super::values::{
+    parse_due_ts, parse_enum, parse_id, parse_installment_no, parse_money, parse_ts,
+};
 use super::{event, Reject};
 use crate::event::{id_hash, Body, Event, LoanEvent, LoanKind};
 
@@ -24,8 +26,8 @@ impl Record<'_> {
             })
         })?;
         let (due_ts, installment_no, amount) = if kind == LoanKind::InstallmentDue {
-            let due_ts = self.req(F::DueTs, parse_ts)?;
-            let amount = self.req(F::Amount, parse_u64)?;
+            let due_ts = self.req(F::DueTs, |raw| parse_due_ts(raw, ts))?;
+            let amount = self.req(F::Amount, parse_money)?;
             (
                 due_ts,
                 self.opt(F::InstallmentNo, parse_installment_no)?,
@@ -37,7 +39,7 @@ impl Record<'_> {
             (
                 due_ts,
                 installment_no,
-                self.opt(F::Amount, parse_u64)?.unwrap_or(0),
+                self.opt(F::Amount, parse_money)?.unwrap_or(0),
             )
         };
         let body = Body::Loan(LoanEvent {

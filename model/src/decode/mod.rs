@@ -2,6 +2,10 @@
 //! `contracts/*.schema.json` and a fixed reject reason for every failure.
 //!
 //! # Acceptance rules
+//! - A record that starts with a UTF-8 byte order mark (`EF BB BF`, U+FEFF) is decoded as
+//!   if the mark were absent (one mark; a second one is not JSON whitespace: `json`). The
+//!   file source strips a mark at the start of a file; this covers Kafka messages and lines
+//!   of concatenated files.
 //! - More than [`MAX_RECORD_BYTES`] bytes: `too_large`, without parsing. Not UTF-8 or not
 //!   one JSON value (trailing whitespace allowed): `json`. A JSON value other than an
 //!   object: `not_object`.
@@ -14,6 +18,13 @@
 //!   fraction or exponent where an integer is required (`100.0` and `1e3` included):
 //!   `invalid:<field>`. An integer outside the schema's bounds, negative, or beyond `u64`
 //!   (`u32` for `apr_bps` and `installment_no`): `range:<field>`. `-0` is the integer 0.
+//! - A money field (`amount` of transactions and loans, `credit_limit`, `balance`) above
+//!   [`MAX_MINOR`]: `range:<field>`. The contract sets no maximum; this one keeps every sum
+//!   riskwatch forms exact (see [`MAX_MINOR`]).
+//! - An `installment_due` whose `due_ts` lies more than [`MAX_DUE_TS_AGE`] before the
+//!   record's own `ts`: `range:due_ts` (so `due_ts: 0` in a record of this century is
+//!   rejected). On `settled` and `written_off`, where it means nothing, `due_ts` is only
+//!   checked against the schema.
 //! - Every field the stream's schema defines is validated when present; other fields are
 //!   ignored whatever they hold (only JSON syntax is checked). A string with an unpaired
 //!   surrogate escape (`"\uD800"`) in a defined string field is `invalid:<field>`.
@@ -49,6 +60,7 @@ use compact_str::CompactString;
 use serde::Serialize;
 
 use crate::event::{id_hash, Body, Event, Stream};
+use crate::time::MS_PER_DAY;
 use scanner::parse_object;
 
 /// Records longer than this many bytes are rejected as `too_large` without being parsed.
@@ -62,6 +74,26 @@ const MAX_TS: u64 = 32_503_680_000_000;
 
 /// Largest basis-point value the contract allows.
 const MAX_BPS: u64 = 100_000;
+
+/// Largest value of a money field (`amount`, `credit_limit`, `balance`), in minor units:
+/// 10^15, ten trillion in major units (CNY, USD), beyond any real transaction, limit or
+/// balance. A larger value is `range:<field>`.
+///
+/// The headroom is the point: `i64::MAX` holds 9,223 such amounts and `u64::MAX` 18,446,
+/// so a window sum of one customer's amounts is exact up to 9,223 maximal amounts within
+/// one window (92 quadrillion in major units), and the ledger's balances and unpaid sums
+/// (which saturate besides) cannot come near their limit. An amount near `i64::MAX` used to
+/// wrap a window sum negative, so that a rule fired, cleared and fired again.
+pub const MAX_MINOR: u64 = 1_000_000_000_000_000;
+
+/// How long before its record's `ts` an installment may have fallen due: 3,650 days (ten
+/// years, the longest DPD a wake-up can be configured for). An older `due_ts` is
+/// `range:due_ts`: a default or sentinel value (`0`) rather than a due date, which would
+/// otherwise open a collection case at M3+ with tens of thousands of days past due.
+pub const MAX_DUE_TS_AGE: u64 = 3_650 * MS_PER_DAY;
+
+/// The UTF-8 encoding of U+FEFF, the byte order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The fixed reject codes, the part of a reject reason before the optional `:field`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -161,8 +193,10 @@ impl std::error::Error for Reject {}
 /// Decodes one record of `stream`. `seq` is copied into the event (the caller assigns it).
 ///
 /// See the module documentation for the acceptance rules and the order in which fields are
-/// checked. Never panics, whatever `line` holds.
+/// checked. A leading byte order mark is skipped before anything else, the size limit
+/// included. Never panics, whatever `line` holds.
 pub fn decode(stream: Stream, line: &[u8], seq: u64) -> Result<Event, Reject> {
+    let line = line.strip_prefix(BOM).unwrap_or(line);
     if line.len() > MAX_RECORD_BYTES {
         return Err(Reject::new(RejectCode::TooLarge));
     }

@@ -3,7 +3,7 @@
 use compact_str::CompactString;
 
 use super::scanner::{Record, F};
-use super::values::{parse_currency, parse_enum, parse_id, parse_mcc, parse_ts, parse_u64};
+use super::values::{parse_currency, parse_enum, parse_id, parse_mcc, parse_money, parse_ts};
 use super::{event, Reject};
 use crate::event::{id_hash, Body, Event, Transaction, TxnKind};
 
@@ -14,7 +14,7 @@ impl Record<'_> {
         let customer_id = self.req(F::CustomerId, parse_id)?;
         let ts = self.req(F::Ts, parse_ts)?;
         let kind = self.req(F::Type, |raw| parse_enum(raw, TxnKind::from_name))?;
-        let amount = self.req(F::Amount, parse_u64)?;
+        let amount = self.req(F::Amount, parse_money)?;
         self.opt(F::AccountId, parse_id)?;
         let loan_id = self.opt(F::LoanId, parse_id)?;
         self.opt(F::Currency, parse_currency)?;

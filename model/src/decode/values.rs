@@ -8,7 +8,7 @@ use std::fmt;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{RejectCode, MAX_TS};
+use super::{RejectCode, MAX_DUE_TS_AGE, MAX_MINOR, MAX_TS};
 
 /// A JSON string token, unescaped; borrowed unless it has escapes.
 pub(super) fn parse_str(raw: &str) -> Result<Cow<'_, str>, RejectCode> {
@@ -113,6 +113,24 @@ pub(super) fn parse_u64(raw: &str) -> Result<u64, RejectCode> {
 pub(super) fn parse_ts(raw: &str) -> Result<u64, RejectCode> {
     match parse_u64(raw)? {
         v if v > MAX_TS => Err(RejectCode::Range),
+        v => Ok(v),
+    }
+}
+
+/// A money field (`common.schema.json#/$defs/minor`): a non-negative integer of at most
+/// [`MAX_MINOR`] minor units; larger is `range`.
+pub(super) fn parse_money(raw: &str) -> Result<u64, RejectCode> {
+    match parse_u64(raw)? {
+        v if v > MAX_MINOR => Err(RejectCode::Range),
+        v => Ok(v),
+    }
+}
+
+/// The `due_ts` of an `installment_due` published at `ts`: a `ts` that is not more than
+/// [`MAX_DUE_TS_AGE`] before `ts`; older is `range`.
+pub(super) fn parse_due_ts(raw: &str, ts: u64) -> Result<u64, RejectCode> {
+    match parse_ts(raw)? {
+        v if v < ts.saturating_sub(MAX_DUE_TS_AGE) => Err(RejectCode::Range),
         v => Ok(v),
     }
 }

@@ -324,10 +324,11 @@ fn integers_and_ranges() {
         reason(t, &with(TXN_MIN, "amount", "18446744073709551616.5")),
         "invalid:amount"
     );
-    let Body::Transaction(x) = ok(t, &with(TXN_MIN, "amount", "18446744073709551615")).body else {
-        panic!()
-    };
-    assert_eq!(x.amount, u64::MAX);
+    // u64::MAX parses, and is above MAX_MINOR.
+    assert_eq!(
+        reason(t, &with(TXN_MIN, "amount", "18446744073709551615")),
+        "range:amount"
+    );
     let Body::Transaction(x) = ok(t, &with(TXN_MIN, "amount", "-0")).body else {
         panic!()
     };
@@ -468,4 +469,77 @@ fn escaped_strings_are_unescaped() {
     );
     let Body::Loan(l) = e.body else { panic!() };
     assert_eq!(l.loan_id, "\u{1f600}");
+}
+
+/// Regression: money fields took any `u64`, and amounts near `i64::MAX` wrapped window sums
+/// (a rule fired, cleared and fired again) while installments of `u64::MAX` wrapped the
+/// overdue amount of cases. Every money field of every schema now stops at `MAX_MINOR`.
+#[test]
+fn money_above_max_minor_is_range_in_every_money_field() {
+    let max = MAX_MINOR.to_string();
+    let over = (MAX_MINOR + 1).to_string();
+    let cases = [
+        (Stream::Transactions, TXN_MIN, "amount"),
+        (Stream::Transactions, TXN_FULL, "amount"),
+        (Stream::Loans, LOAN_FULL, "amount"),
+        (Stream::Loans, LOAN_MIN, "amount"),
+        (Stream::Customers, CUST_MIN, "credit_limit"),
+        (Stream::Customers, CUST_FULL, "balance"),
+    ];
+    for (stream, base, field) in cases {
+        let money = |e: &Event| match &e.body {
+            Body::Transaction(t) => t.amount,
+            Body::Loan(l) => l.amount,
+            Body::Customer(c) if field == "credit_limit" => c.credit_limit,
+            Body::Customer(c) => c.balance.expect("balance given"),
+            Body::Behavior(_) => unreachable!("behaviours carry no money"),
+        };
+        assert_eq!(
+            money(&ok(stream, &with(base, field, &max))),
+            MAX_MINOR,
+            "{field}"
+        );
+        let expect = format!("range:{field}");
+        for v in [over.as_str(), "18446744073709551615", "9223372036854775807"] {
+            assert_eq!(
+                reason(stream, &with(base, field, v)),
+                expect,
+                "{field} = {v}"
+            );
+        }
+    }
+    assert_eq!(MAX_MINOR, 1_000_000_000_000_000);
+    // The headroom: i64 holds 9,223 maximal amounts.
+    assert_eq!(i64::MAX as u64 / MAX_MINOR, 9_223);
+}
+
+/// Regression: `due_ts: 0` was valid, and the ledger's 0 for "nothing unpaid" made the
+/// features say DPD 0 while the case opened at M3+ with DPD 20,468.
+#[test]
+fn due_ts_more_than_max_due_ts_age_before_ts_is_range_due_ts() {
+    let l = Stream::Loans;
+    let ts: u64 = 1_700_000_000_005;
+    let due = |d: u64| with(LOAN_FULL, "due_ts", &d.to_string());
+    let due_of = |line: &str| match ok(l, line).body {
+        Body::Loan(x) => x.due_ts,
+        _ => unreachable!(),
+    };
+    assert_eq!(reason(l, &due(0)), "range:due_ts");
+    assert_eq!(reason(l, &due(ts - MAX_DUE_TS_AGE - 1)), "range:due_ts");
+    assert_eq!(due_of(&due(ts - MAX_DUE_TS_AGE)), ts - MAX_DUE_TS_AGE);
+    assert_eq!(due_of(&due(ts - 100 * 86_400_000)), ts - 100 * 86_400_000);
+    assert_eq!(due_of(&due(ts)), ts);
+    assert_eq!(MAX_DUE_TS_AGE, 3_650 * 86_400_000);
+    // Relative to the record's own ts: near the epoch, 0 is within the horizon.
+    let early = with(&due(0), "ts", "86400000");
+    assert_eq!(due_of(&early), 0);
+    // Checked after ts: a bad ts is named first.
+    assert_eq!(reason(l, &with(&due(0), "ts", "-1")), "range:ts");
+    // On settled and written_off, due_ts is only checked against the schema.
+    let settled = with(LOAN_MIN, "due_ts", "0");
+    assert_eq!(due_of(&settled), 0);
+    assert_eq!(
+        reason(l, &with(LOAN_MIN, "due_ts", "32503680000001")),
+        "range:due_ts"
+    );
 }

@@ -16,7 +16,9 @@ fn json_not_object_too_large() {
         "{} {}",
         "{}x",
         "nul",
-        "\u{feff}{}",
+        "\u{feff}\u{feff}{}",
+        "{\u{feff}}",
+        "\u{feff}",
         "{\"event_id\":\"E1\",\"customer_id\":\"C1\",\"ts\":1,\"type\":\"fee\",\"amount\":1} 1",
     ] {
         assert_eq!(reason(Stream::Transactions, line), "json", "{line:?}");
@@ -60,6 +62,48 @@ fn json_not_object_too_large() {
     fit.push_str("\"}");
     assert_eq!(fit.len(), MAX_RECORD_BYTES);
     ok(Stream::Transactions, &fit);
+}
+
+/// A record that starts with a UTF-8 byte order mark (a Kafka message from a tool that
+/// writes one) decodes as if the mark were absent; it used to be `json`.
+#[test]
+fn leading_byte_order_mark_decodes_as_if_absent() {
+    for (stream, line) in [
+        (Stream::Transactions, TXN_FULL),
+        (Stream::Behaviors, BEH_FULL),
+        (Stream::Loans, LOAN_FULL),
+        (Stream::Customers, CUST_FULL),
+    ] {
+        let marked = format!("\u{feff}{line}");
+        assert_eq!(ok(stream, &marked), ok(stream, line));
+        let spaced = format!("\u{feff} \t{line}\r\n");
+        assert_eq!(ok(stream, &spaced), ok(stream, line));
+    }
+    // The mark is skipped, then every rule applies as usual.
+    assert_eq!(
+        reason(Stream::Transactions, "\u{feff}{}"),
+        "missing:event_id"
+    );
+    assert_eq!(reason(Stream::Customers, "\u{feff}[1]"), "not_object");
+    assert_eq!(reason(Stream::Customers, "\u{feff}[1,]"), "json");
+    // The size limit counts the record without its mark.
+    let mut fit = String::from(TXN_MIN);
+    fit.pop();
+    fit.push_str(r#","pad":""#);
+    let pad = MAX_RECORD_BYTES - fit.len() - 2;
+    fit.push_str(&"x".repeat(pad));
+    fit.push_str("\"}");
+    assert_eq!(fit.len(), MAX_RECORD_BYTES);
+    ok(Stream::Transactions, &format!("\u{feff}{fit}"));
+    assert_eq!(
+        reason(Stream::Transactions, &format!("\u{feff}{fit} ")),
+        "too_large"
+    );
+    // Only a mark at the very start: U+FEFF is not JSON whitespace anywhere else.
+    assert_eq!(
+        reason(Stream::Transactions, &format!(" \u{feff}{TXN_MIN}")),
+        "json"
+    );
 }
 
 #[test]
