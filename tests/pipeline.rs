@@ -8,6 +8,8 @@
 //! - an oracle: random books against a from-scratch recomputation of every feature;
 //! - determinism across runs and worker counts, and the output contracts.
 
+#[path = "pipeline/arithmetic_hardening.rs"]
+mod arithmetic_hardening;
 #[path = "pipeline/cli.rs"]
 mod cli;
 #[path = "pipeline/faults.rs"]

@@ -38,11 +38,10 @@
 //! Costs: [`step`] is O(queue rules of one stage) and allocates nothing (queue names are
 //! inline `CompactString`s of at most 24 bytes); [`CaseState`] is under 100 bytes.
 
-use crate::ledger::Schedule;
+use crate::ledger::{bucket_of, Schedule};
 use compact_str::CompactString;
 use riskwatch_model::config::{ConfigError, StrategyConfig};
 use riskwatch_model::output::{Case, CaseEvent, CaseLoan, CaseStage, Reason};
-use riskwatch_model::time::days_past_due;
 use serde::{Deserialize, Serialize};
 
 /// A strategy's case rules, compiled from its `CasesConfig`.
@@ -147,9 +146,10 @@ impl CasesPolicy {
 pub struct CaseInput {
     /// Evaluation time (a tick); non-decreasing across calls for one state.
     pub t: u64,
-    /// Days past due of the oldest unpaid installment (0 when nothing is past due).
+    /// Days past due of the oldest unpaid installment (0 when nothing is past due), from
+    /// the ledger's one DPD computation ([`crate::ledger::dpd`]), as for the features.
     pub dpd: u64,
-    /// Sum of unpaid installment amounts past their due date.
+    /// Sum of unpaid installment amounts past their due date, saturating at `u64::MAX`.
     pub overdue_amount: u64,
     /// The earliest unpaid installment's `due_ts` at or after `t`, if any.
     pub next_due_ts: Option<u64>,
@@ -165,17 +165,13 @@ pub struct CaseInput {
 
 impl CaseInput {
     /// The delinquency part of an input from a ledger schedule at `t`: DPD of the oldest
-    /// unpaid installment, overdue amount, next due date and the written-off flag. Level,
+    /// unpaid installment ([`Schedule::dpd_at`], the same computation and due date as the
+    /// `dpd` feature), overdue amount, next due date and the written-off flag. Level,
     /// score and ring membership are left at 0, 0.0 and false for the caller to set.
     pub fn from_schedule(schedule: &Schedule, t: u64) -> CaseInput {
-        let oldest = schedule
-            .loans
-            .iter()
-            .filter_map(|l| l.unpaid.first().map(|(d, _)| *d))
-            .min();
         CaseInput {
             t,
-            dpd: oldest.map_or(0, |d| days_past_due(d, t)),
+            dpd: schedule.dpd_at(t),
             overdue_amount: schedule.overdue_at(t),
             next_due_ts: schedule.next_due_from(t),
             level: 0,
@@ -295,12 +291,13 @@ impl CaseState {
     }
 }
 
-/// The stage of a delinquency of `dpd` days: M1 1–30, M2 31–60, M3+ from 61.
+/// The stage of a delinquency of `dpd` days: M1 1–30, M2 31–60, M3+ from 61 — the
+/// `bucket` feature's ranges ([`bucket_of`]), so a case's stage is always its bucket.
 pub fn dpd_stage(dpd: u64) -> Option<CaseStage> {
-    match dpd {
+    match bucket_of(dpd) {
         0 => None,
-        1..=30 => Some(CaseStage::M1),
-        31..=60 => Some(CaseStage::M2),
+        1 => Some(CaseStage::M1),
+        2 => Some(CaseStage::M2),
         _ => Some(CaseStage::M3Plus),
     }
 }

@@ -15,6 +15,24 @@
 //! ignored); `written_off` marks the loan and keeps its debt ageing. A re-published
 //! installment (same loan and number, new event) replaces amount and due date; what was
 //! paid stays paid, and any excess becomes the loan's credit.
+//!
+//! # Days past due
+//! One computation, [`dpd`], gives the days past due of the oldest unpaid installment;
+//! everything else derives from it: the `dpd`, `bucket` and `dpd_90_plus` features
+//! ([`Account::dpd_at`], [`Account::bucket_at`], [`Account::dpd_90_plus_at`]), the
+//! wake-ups at DPD 1, 31, 61 and 91 ([`dpd_reached_at`]), the collection cases
+//! ([`Schedule::dpd_at`]) and the ring members' delinquent flag. The account and the
+//! schedule hold the same installments, so the features and the cases cannot disagree.
+//! `oldest_due` 0 means "nothing unpaid"; an installment due at 0 (which decode rejects as
+//! `range:due_ts`) is held as due at 1 ms, so the two meanings never meet.
+//!
+//! # Arithmetic
+//! Decode bounds every money field by
+//! [`MAX_MINOR`](riskwatch_model::decode::MAX_MINOR) (10^15 minor units). Amounts that add
+//! up state — the balance, credit from overpayments, unpaid and overdue sums — use
+//! saturating arithmetic on top, so no input can wrap them: at worst a sum of more than
+//! 18,000 maximal amounts stays at `u64::MAX`. Window contributions are `i64` slots whose
+//! group operations wrap by design (see [`crate::slots`], Overflow).
 
 use crate::layout::Layout;
 use crate::slots::Slots;
@@ -23,7 +41,7 @@ use riskwatch_model::config::Measure;
 use riskwatch_model::event::{
     BehaviorKind, Body, CustomerStatus, Event, LoanKind, Transaction, TxnKind,
 };
-use riskwatch_model::time::{ceil_to, MS_PER_DAY};
+use riskwatch_model::time::{ceil_to, days_past_due, MS_PER_DAY};
 use serde::{Deserialize, Serialize};
 
 /// What the evaluator needs of a customer's account, as of a time.
@@ -39,12 +57,36 @@ pub struct Account {
     pub apr_bps: u32,
     /// Status from the customers stream.
     pub status: CustomerStatus,
-    /// `due_ts` of the oldest unpaid installment; 0 when none.
+    /// `due_ts` of the oldest unpaid installment; 0 when none (an installment is never due
+    /// at 0, see the module documentation). Read it through [`Account::dpd_at`] and its
+    /// siblings, which apply the one DPD computation.
     pub oldest_due: u64,
-    /// Sum of unpaid installment amounts (due or not).
+    /// Sum of unpaid installment amounts (due or not), saturating at `u64::MAX`.
     pub unpaid: u64,
     /// `ts` of the latest customers record (0 before the first).
     pub record_ts: u64,
+}
+
+impl Account {
+    /// The oldest unpaid installment's `due_ts`, `None` when nothing is unpaid.
+    pub fn oldest_unpaid_due(&self) -> Option<u64> {
+        (self.oldest_due != 0).then_some(self.oldest_due)
+    }
+
+    /// The `dpd` feature at `t`: [`dpd`] of the oldest unpaid installment.
+    pub fn dpd_at(&self, t: u64) -> u64 {
+        dpd(self.oldest_unpaid_due(), t)
+    }
+
+    /// The `bucket` feature at `t`: [`bucket_of`] the DPD.
+    pub fn bucket_at(&self, t: u64) -> u8 {
+        bucket_of(self.dpd_at(t))
+    }
+
+    /// The `dpd_90_plus` feature at `t`: DPD of at least [`DPD_90_PLUS`].
+    pub fn dpd_90_plus_at(&self, t: u64) -> bool {
+        self.dpd_at(t) >= DPD_90_PLUS
+    }
 }
 
 /// A customer's unpaid installments, per loan: what collection cases are built from.
@@ -66,9 +108,25 @@ pub struct LoanSchedule {
 }
 
 impl Schedule {
-    /// Sum of unpaid amounts past due at `t` (`due_ts < t`).
+    /// Sum of unpaid amounts past due at `t` (`due_ts < t`), saturating at `u64::MAX`.
     pub fn overdue_at(&self, t: u64) -> u64 {
-        self.loans.iter().map(|l| l.overdue_at(t)).sum()
+        self.loans
+            .iter()
+            .fold(0, |sum, l| sum.saturating_add(l.overdue_at(t)))
+    }
+
+    /// The oldest unpaid `due_ts` over all loans, `None` when nothing is unpaid: the date
+    /// that [`Account::oldest_due`] holds for the same ledger state.
+    pub fn oldest_due(&self) -> Option<u64> {
+        self.loans
+            .iter()
+            .filter_map(|l| l.unpaid.first().map(|(d, _)| *d))
+            .min()
+    }
+
+    /// Days past due at `t` of the oldest unpaid installment: [`dpd`], as for the features.
+    pub fn dpd_at(&self, t: u64) -> u64 {
+        dpd(self.oldest_due(), t)
     }
 
     /// The earliest unpaid `due_ts` at or after `t`.
@@ -87,21 +145,17 @@ impl Schedule {
 }
 
 impl LoanSchedule {
-    /// Unpaid amount past due at `t`.
+    /// Unpaid amount past due at `t`, saturating at `u64::MAX`.
     pub fn overdue_at(&self, t: u64) -> u64 {
         self.unpaid
             .iter()
             .filter(|(d, _)| *d < t)
-            .map(|(_, a)| *a)
-            .sum()
+            .fold(0, |sum, (_, a)| sum.saturating_add(*a))
     }
 
-    /// Days past due at `t` of this loan's oldest unpaid installment.
+    /// Days past due at `t` of this loan's oldest unpaid installment ([`dpd`]).
     pub fn dpd_at(&self, t: u64) -> u64 {
-        self.unpaid
-            .first()
-            .map(|(d, _)| riskwatch_model::time::days_past_due(*d, t))
-            .unwrap_or(0)
+        dpd(self.unpaid.first().map(|(d, _)| *d), t)
     }
 }
 
@@ -174,24 +228,51 @@ pub struct Ledger {
     schedule_dirty: bool,
 }
 
-/// The four DPD boundaries of an installment due at `due`: DPD reaches 1, 31, 61 and 91.
-pub fn dpd_boundaries(due: u64) -> [u64; 4] {
-    [
-        due + 1,
-        due + 30 * MS_PER_DAY + 1,
-        due + 60 * MS_PER_DAY + 1,
-        due + 90 * MS_PER_DAY + 1,
-    ]
+/// The DPD from which the `dpd_90_plus` flag is set.
+pub const DPD_90_PLUS: u64 = 91;
+
+/// The days past due at which the bucket changes (M1, M2, M3+) and the 90+ flag is set:
+/// the wake-ups every delinquent customer gets.
+pub const DPD_BOUNDARIES: [u64; 4] = [1, 31, 61, DPD_90_PLUS];
+
+/// Days past due at `t` of the oldest unpaid installment, due at `oldest_due` (`None` when
+/// nothing is unpaid): 0 while `t <= due_ts`, else `ceil((t - due_ts) / 1 day)`
+/// (loan.schema.json). The one DPD computation of riskwatch: features, wake-ups and cases
+/// all derive from it. O(1).
+pub fn dpd(oldest_due: Option<u64>, t: u64) -> u64 {
+    oldest_due.map_or(0, |due| days_past_due(due, t))
 }
 
-/// Bucket at time `t` of the oldest unpaid installment due at `due` (0 when none):
-/// 0 = M0, 1 = M1 (1–30 DPD), 2 = M2 (31–60), 3 = M3+ (61 and more).
-pub fn bucket(due: u64, t: u64) -> u8 {
-    if due == 0 {
-        return 0;
-    }
-    dpd_boundaries(due)[..3].iter().filter(|b| t >= **b).count() as u8
+/// The bucket of a DPD: 0 = M0 (0), 1 = M1 (1–30), 2 = M2 (31–60), 3 = M3+ (61 and more).
+/// Collection case stages use the same ranges (`cases::dpd_stage`).
+pub fn bucket_of(dpd: u64) -> u8 {
+    DPD_BOUNDARIES[..3].iter().filter(|b| dpd >= **b).count() as u8
 }
+
+/// The first time at which an installment due at `due` is `days` (≥ 1) days past due by
+/// [`dpd`]: `due + (days - 1) days + 1 ms`. Saturates instead of overflowing.
+pub fn dpd_reached_at(due: u64, days: u64) -> u64 {
+    debug_assert!(days >= 1, "DPD 0 is reached at once");
+    due.saturating_add(days.saturating_sub(1).saturating_mul(MS_PER_DAY))
+        .saturating_add(1)
+}
+
+/// The times at which an installment due at `due` reaches DPD 1, 31, 61 and 91.
+pub fn dpd_boundaries(due: u64) -> [u64; 4] {
+    DPD_BOUNDARIES.map(|days| dpd_reached_at(due, days))
+}
+
+/// Bucket at time `t` of the oldest unpaid installment due at `due`, 0 meaning none (as in
+/// [`Account::oldest_due`]): [`bucket_of`] the [`dpd`].
+pub fn bucket(due: u64, t: u64) -> u8 {
+    bucket_of(dpd((due != 0).then_some(due), t))
+}
+
+/// The earliest `due_ts` the ledger holds: an installment due at 0, which decode rejects
+/// (`range:due_ts`) but an in-memory input may carry, is held as due at 1 ms, so that
+/// [`Account::oldest_due`] 0 keeps meaning "nothing unpaid" and the features agree with the
+/// cases (at most 1 ms of difference, at the epoch).
+const MIN_DUE_TS: u64 = 1;
 
 impl Ledger {
     /// A new, empty ledger for `customer_id`.
@@ -280,10 +361,10 @@ impl Ledger {
         sink: &mut impl LedgerSink,
     ) {
         let mut oldest: Option<(u64, &CompactString)> = None;
-        let mut unpaid = 0;
+        let mut unpaid: u64 = 0;
         for loan in self.loans.iter().filter(|l| !l.settled) {
             for inst in loan.installments.iter().filter(|i| i.unpaid() > 0) {
-                unpaid += inst.unpaid();
+                unpaid = unpaid.saturating_add(inst.unpaid());
                 if oldest.is_none_or(|(d, id)| (inst.due_ts, &loan.loan_id) < (d, id)) {
                     oldest = Some((inst.due_ts, &loan.loan_id));
                 }
@@ -301,7 +382,7 @@ impl Ledger {
             if due != 0 {
                 let extra = extra_wakes
                     .iter()
-                    .map(|d| due + (*d as u64 - 1) * MS_PER_DAY + 1);
+                    .map(|d| dpd_reached_at(due, u64::from(*d).max(1)));
                 for b in dpd_boundaries(due).into_iter().chain(extra) {
                     let w = ceil_to(b, tick);
                     if w > time {
@@ -355,7 +436,7 @@ impl Ledger {
                 } else {
                     loan.pay(amount)
                 };
-                loan.credit += left;
+                loan.credit = loan.credit.saturating_add(left);
             }
             None => {
                 let mut left = amount;
@@ -384,7 +465,7 @@ impl Ledger {
                     inst.paid += pay;
                     left -= pay;
                 }
-                self.credit += left;
+                self.credit = self.credit.saturating_add(left);
             }
         }
     }
@@ -407,6 +488,7 @@ impl Ledger {
                 if loan.settled {
                     return;
                 }
+                let due_ts = l.due_ts.max(MIN_DUE_TS);
                 let idx = match loan
                     .installments
                     .iter()
@@ -415,9 +497,9 @@ impl Ledger {
                     Some(i) => {
                         let inst = &mut loan.installments[i];
                         inst.amount = l.amount;
-                        inst.due_ts = l.due_ts;
+                        inst.due_ts = due_ts;
                         if inst.paid > inst.amount {
-                            loan.credit += inst.paid - inst.amount;
+                            loan.credit = loan.credit.saturating_add(inst.paid - inst.amount);
                             inst.paid = inst.amount;
                         }
                         i
@@ -425,7 +507,7 @@ impl Ledger {
                     None => {
                         loan.installments.push(Installment {
                             no: l.installment_no,
-                            due_ts: l.due_ts,
+                            due_ts,
                             amount: l.amount,
                             paid: 0,
                         });
@@ -551,3 +633,6 @@ pub fn contribute(event: &Event, time: u64, layout: &Layout, sink: &mut impl Led
         sink.sum(time, insert);
     }
 }
+
+#[cfg(test)]
+mod tests;

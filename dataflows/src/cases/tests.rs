@@ -4,7 +4,7 @@
 use super::*;
 use crate::ledger::LoanSchedule;
 use riskwatch_model::config::{CasesConfig, Config};
-use riskwatch_model::time::MS_PER_DAY;
+use riskwatch_model::time::{days_past_due, MS_PER_DAY};
 
 const DAY: u64 = MS_PER_DAY;
 /// A due date: the last millisecond of a day.

@@ -475,7 +475,10 @@ pub fn ledger<'scope>(
                         // Delinquent from DPD 1 of the oldest unpaid installment: linear in
                         // the due date, so a repayment before it cancels the flag.
                         let at = |due: u64| {
-                            time.max(riskwatch_model::time::ceil_to(due + 1, params.tick))
+                            time.max(riskwatch_model::time::ceil_to(
+                                crate::ledger::dpd_reached_at(due, 1),
+                                params.tick,
+                            ))
                         };
                         if due_before != 0 {
                             buffers
