@@ -137,6 +137,7 @@ impl KafkaConfig {
                 }
             }
         }
+        check_idempotence(&self.producer)?;
         if self.batch_size_bytes == 0 {
             return Err(ConfigError::new(
                 "kafka.batch_size_bytes",
@@ -145,6 +146,44 @@ impl KafkaConfig {
         }
         Ok(())
     }
+}
+
+/// Refuses producer pass-through keys that would undo the idempotent producer riskwatch
+/// promises (docs/KAFKA.md): librdkafka would silently drop idempotence, or weaken the
+/// acknowledgements it waits for, and duplicates or losses would follow a broker failover.
+fn check_idempotence(
+    producer: &std::collections::BTreeMap<String, String>,
+) -> Result<(), ConfigError> {
+    for (k, v) in producer {
+        let value = v.trim().to_ascii_lowercase();
+        let key = || format!("kafka.producer.{k}");
+        let int = || value.parse::<i64>().ok();
+        let reason = match k.as_str() {
+            "enable.idempotence" if value != "true" => {
+                "riskwatch's producers are idempotent; remove the key (it can only be \"true\")"
+            }
+            "acks" | "request.required.acks" if !matches!(value.as_str(), "all" | "-1") => {
+                "the idempotent producer needs acks = all; remove the key"
+            }
+            "max.in.flight.requests.per.connection" | "max.in.flight"
+                if !int().is_some_and(|n| (1..=5).contains(&n)) =>
+            {
+                "the idempotent producer needs 1–5 requests in flight per connection"
+            }
+            "retries" | "message.send.max.retries" if !int().is_some_and(|n| n > 0) => {
+                "the idempotent producer needs retries above 0"
+            }
+            "queuing.strategy" if value != "fifo" => {
+                "the idempotent producer keeps records in order (fifo); remove the key"
+            }
+            "transactional.id" => {
+                "riskwatch's producers are idempotent, not transactional; remove the key"
+            }
+            _ => continue,
+        };
+        return Err(ConfigError::new(key(), reason));
+    }
+    Ok(())
 }
 
 /// Topic names of the four inputs, three outputs and the dead-letter topic.

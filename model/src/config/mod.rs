@@ -14,6 +14,7 @@
 
 mod cases;
 mod kafka;
+mod layers;
 mod policy;
 mod rings;
 mod run;
@@ -38,10 +39,15 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 /// A configuration problem: the dotted key and the reason.
+///
+/// Displays as `config key "window[1].granularity": 7s must divide 1d …`. A TOML syntax
+/// error has no key yet: its `key` is empty, its reason starts with the line and column,
+/// and it displays as `config: line 3, column 7: invalid table header …`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("config key \"{key}\": {reason}")]
+#[error("{}", display_key_reason("config", key, reason))]
 pub struct ConfigError {
-    /// Dotted path of the offending key, e.g. `window[1].granularity`.
+    /// Dotted path of the offending key, e.g. `window[1].granularity`; empty for a syntax
+    /// error.
     pub key: String,
     /// What is wrong with it.
     pub reason: String,
@@ -54,6 +60,45 @@ impl ConfigError {
             key: key.into(),
             reason: reason.into(),
         }
+    }
+}
+
+/// A configuration that loads and runs but probably does not do what was meant, such as a
+/// level table no customer can reach level 0 of. `check-config` prints these; nothing
+/// refuses them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// Dotted path of the key, e.g. `strategy[0].levels.min_score`.
+    pub key: String,
+    /// Why it looks wrong.
+    pub reason: String,
+}
+
+impl ConfigWarning {
+    /// A new warning for `key`.
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> ConfigWarning {
+        ConfigWarning {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&display_key_reason(
+            "config warning",
+            &self.key,
+            &self.reason,
+        ))
+    }
+}
+
+fn display_key_reason(prefix: &str, key: &str, reason: &str) -> String {
+    if key.is_empty() {
+        format!("{prefix}: {reason}")
+    } else {
+        format!("{prefix} key \"{key}\": {reason}")
     }
 }
 
@@ -99,23 +144,23 @@ impl Config {
     ///
     /// The file is laid over the built-in defaults: tables merge key by key, and an array
     /// of tables given in the file (`[[window]]`, `[[strategy]]`) replaces the default one.
+    /// A syntax error gives the line and column; every other error names its key.
     pub fn from_toml_with_env(
         text: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut value: toml::Table = toml::from_str(DEFAULT_CONFIG)
-            .map_err(|e| ConfigError::new(toml_key(&e), toml_reason(&e)))?;
-        let file: toml::Table =
-            toml::from_str(text).map_err(|e| ConfigError::new(toml_key(&e), toml_reason(&e)))?;
-        merge_tables(&mut value, file);
+        let mut value = layers::parse_document(DEFAULT_CONFIG)?;
+        layers::merge_tables(&mut value, layers::parse_document(text)?);
         for (name, raw) in env {
             let Some(path) = name.strip_prefix("RISKWATCH__") else {
                 continue;
             };
             let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
-            set_path(&mut value, &parts, parse_env_value(&raw))
+            layers::set_path(&mut value, &parts, layers::parse_env_value(&raw))
                 .map_err(|reason| ConfigError::new(parts.join("."), reason))?;
         }
+        // Every float of the merged tree, from the file or the environment, is finite.
+        layers::check_finite(&value)?;
         // serde_path_to_error keeps the path of the failing key (`time.tick`,
         // `strategy[0].rule[2].severity`): toml's own errors from a `Value` carry none.
         let config: Config =
@@ -123,7 +168,7 @@ impl Config {
                 let key = e.path().to_string();
                 let inner = e.into_inner();
                 let key = if key.is_empty() || key == "." {
-                    toml_key(&inner)
+                    layers::toml_key(&inner)
                 } else {
                     key
                 };
@@ -149,64 +194,19 @@ impl Config {
         })
     }
 
-    /// Checks what serde cannot; the error names the key.
+    /// Checks what serde cannot; the error names the key. A config built in code is held
+    /// to the same rules as a loaded one (every float finite, for instance).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let tick = self.time.tick.ms();
-        if tick == 0 || !MS_PER_DAY.is_multiple_of(tick) {
+        let tick = self.time.tick;
+        if tick.ms() == 0 || !MS_PER_DAY.is_multiple_of(tick.ms()) {
             return Err(ConfigError::new(
                 "time.tick",
-                format!("{} must be positive and divide 1d", self.time.tick),
+                format!("{tick} must be positive and divide 1d"),
             ));
         }
         let mut names = BTreeSet::new();
         for (i, w) in self.windows.iter().enumerate() {
-            let key = |k: &str| format!("window[{i}].{k}");
-            if w.name.is_empty() || !w.name.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err(ConfigError::new(
-                    key("name"),
-                    "must be non-empty ASCII alphanumeric",
-                ));
-            }
-            if !names.insert(w.name.clone()) {
-                return Err(ConfigError::new(
-                    key("name"),
-                    format!("\"{}\" is used twice", w.name),
-                ));
-            }
-            if w.length.ms() == 0 {
-                return Err(ConfigError::new(key("length"), "must be positive"));
-            }
-            let g = w.granularity.ms();
-            if g == 0 || !MS_PER_DAY.is_multiple_of(g) || !g.is_multiple_of(tick) {
-                return Err(ConfigError::new(
-                    key("granularity"),
-                    format!(
-                        "{} must divide 1d and be a multiple of the tick ({})",
-                        w.granularity, self.time.tick
-                    ),
-                ));
-            }
-            let mut seen = BTreeSet::new();
-            for m in &w.features {
-                if !seen.insert(*m) {
-                    return Err(ConfigError::new(
-                        key("features"),
-                        format!("\"{}\" is listed twice", m.name()),
-                    ));
-                }
-                for input in m.inputs() {
-                    if !w.features.contains(input) {
-                        return Err(ConfigError::new(
-                            key("features"),
-                            format!(
-                                "\"{}\" needs \"{}\" in the same window",
-                                m.name(),
-                                input.name()
-                            ),
-                        ));
-                    }
-                }
-            }
+            w.validate(i, tick, &mut names)?;
         }
         for (i, d) in self.delinquency.wake_at_dpd.iter().enumerate() {
             if *d == 0 || *d > 3650 {
@@ -230,76 +230,9 @@ impl Config {
         let mut strategy_names = BTreeSet::new();
         let mut share = 0;
         for (i, s) in self.strategies.iter().enumerate() {
-            if s.name.is_empty() || s.name.chars().any(char::is_whitespace) {
-                return Err(ConfigError::new(
-                    format!("strategy[{i}].name"),
-                    "must be non-empty without whitespace",
-                ));
-            }
-            if !strategy_names.insert(s.name.clone()) {
-                return Err(ConfigError::new(
-                    format!("strategy[{i}].name"),
-                    format!("\"{}\" is used twice", s.name),
-                ));
-            }
+            s.validate(i, &mut strategy_names)?;
             if s.role == Role::Challenger {
                 share += s.share_percent;
-            }
-            let mut ids = BTreeSet::new();
-            for (j, r) in s.rules.iter().enumerate() {
-                let key = format!("strategy[{i}].rule[{j}]");
-                if r.id.is_empty() || r.id == "level" || r.id.chars().any(char::is_whitespace) {
-                    return Err(ConfigError::new(
-                        format!("{key}.id"),
-                        "must be non-empty, without whitespace, and not \"level\"",
-                    ));
-                }
-                if !ids.insert(r.id.clone()) {
-                    return Err(ConfigError::new(
-                        format!("{key}.id"),
-                        format!("\"{}\" is used twice", r.id),
-                    ));
-                }
-                if r.min_level.is_some_and(|l| l > 4) {
-                    return Err(ConfigError::new(format!("{key}.min_level"), "must be 0–4"));
-                }
-            }
-            if s.rules.len() > 64 {
-                return Err(ConfigError::new(
-                    format!("strategy[{i}].rule"),
-                    "at most 64 rules per strategy",
-                ));
-            }
-            s.policy.validate(i, &s.rules)?;
-            s.cases.validate(i)?;
-            let m = s.levels.min_score;
-            if !(m[0] > m[1] && m[1] > m[2] && m[2] > m[3]) {
-                return Err(ConfigError::new(
-                    format!("strategy[{i}].levels.min_score"),
-                    "must be strictly decreasing",
-                ));
-            }
-            for (j, f) in s.scorecard.features.iter().enumerate() {
-                let key = format!("strategy[{i}].scorecard.feature[{j}].bins");
-                if f.bins.is_empty() {
-                    return Err(ConfigError::new(key, "needs at least one bin"));
-                }
-                let mut last = f64::NEG_INFINITY;
-                for (k, b) in f.bins.iter().enumerate() {
-                    match b.below {
-                        Some(x) if x > last => last = x,
-                        Some(_) => {
-                            return Err(ConfigError::new(key, "bin bounds must increase"));
-                        }
-                        None if k + 1 == f.bins.len() => {}
-                        None => {
-                            return Err(ConfigError::new(
-                                key,
-                                "only the last bin may omit \"below\"",
-                            ));
-                        }
-                    }
-                }
             }
         }
         if share > 100 {
@@ -309,63 +242,31 @@ impl Config {
             ));
         }
         self.run.validate()?;
-        self.rings.validate()?;
+        self.rings.validate(tick)?;
         self.kafka.validate(self.run.mode == RunMode::Kafka)?;
         Ok(())
     }
 }
 
-fn merge_tables(base: &mut toml::Table, over: toml::Table) {
-    for (k, v) in over {
-        match (base.get_mut(&k), v) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_tables(b, o),
-            (_, v) => {
-                base.insert(k, v);
-            }
-        }
+/// Checks that a granularity `g` at `key` is positive, divides 1 day (so expiries stay
+/// aligned to UTC days) and is a multiple of the tick (so they fall on timely times).
+pub(crate) fn check_granularity(key: String, g: Millis, tick: Millis) -> Result<(), ConfigError> {
+    if g.ms() == 0 || !MS_PER_DAY.is_multiple_of(g.ms()) || !g.ms().is_multiple_of(tick.ms()) {
+        return Err(ConfigError::new(
+            key,
+            format!("{g} must divide 1d and be a multiple of the tick ({tick})"),
+        ));
     }
-}
-
-fn parse_env_value(raw: &str) -> toml::Value {
-    // A scalar TOML literal (number, boolean, quoted string, array) if it parses as one,
-    // else the raw text as a string.
-    toml::from_str::<toml::Table>(&format!("v = {raw}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
-}
-
-fn set_path(table: &mut toml::Table, parts: &[String], value: toml::Value) -> Result<(), String> {
-    let (last, parents) = parts.split_last().ok_or("empty key")?;
-    let mut current = table;
-    for p in parents {
-        let entry = current
-            .entry(p.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        current = entry
-            .as_table_mut()
-            .ok_or_else(|| format!("\"{p}\" is not a table; env overrides set scalar keys"))?;
-    }
-    current.insert(last.clone(), value);
     Ok(())
 }
 
-fn toml_key(e: &toml::de::Error) -> String {
-    // toml's messages name the key in backticks or quotes; keep the message as the reason
-    // and give the best key we can.
-    let msg = e.message();
-    msg.split('`')
-        .nth(1)
-        .map(str::to_string)
-        .unwrap_or_else(|| "(document)".to_string())
-}
-
-fn toml_reason(e: &toml::de::Error) -> String {
-    let mut reason = e.message().trim().to_string();
-    if let Some(span) = e.span() {
-        reason.push_str(&format!(" (at bytes {}..{})", span.start, span.end));
+/// Checks that `x` at `key` is a finite number (TOML allows `nan` and `inf`).
+pub(crate) fn check_finite(key: impl FnOnce() -> String, x: f64) -> Result<(), ConfigError> {
+    if x.is_finite() {
+        Ok(())
+    } else {
+        Err(ConfigError::new(key(), layers::not_finite(x)))
     }
-    reason
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Fraud-ring detection settings: which shared identifiers link customers, for how long,
 //! and which components count as rings.
 
-use super::ConfigError;
+use super::{check_granularity, ConfigError};
 use crate::time::{Millis, MS_PER_DAY};
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +18,9 @@ pub struct RingsConfig {
     /// How long a shared identifier links customers after it was last seen (and how long
     /// a customer counts as new).
     pub link_window: Millis,
-    /// Expiry granularity of links; must divide 1d.
+    /// Expiry granularity of links, as for windows: a link expires at the next multiple of
+    /// this at or after `last seen + link_window`. Must divide 1d and be a multiple of the
+    /// tick.
     pub link_granularity: Millis,
 }
 
@@ -34,7 +36,8 @@ impl Default for RingsConfig {
 }
 
 impl RingsConfig {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the ring settings of a config with tick `tick`; the error names the key.
+    pub(super) fn validate(&self, tick: Millis) -> Result<(), ConfigError> {
         if self.max_customers_per_identifier < 2 {
             return Err(ConfigError::new(
                 "rings.max_customers_per_identifier",
@@ -47,6 +50,9 @@ impl RingsConfig {
                 format!("{} must be at least 2", self.min_ring_size),
             ));
         }
+        // Link expiries are rounded up to it (a modulo by zero when it is 0), and must fall
+        // on ticks, the dataflow's times.
+        check_granularity("rings.link_granularity".into(), self.link_granularity, tick)?;
         Ok(())
     }
 }

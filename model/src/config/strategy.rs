@@ -1,8 +1,9 @@
 //! Strategies (`[[strategy]]`): rules, the points scorecard and the level table, and how
 //! challengers run beside the champion (`[experiment]`).
 
-use super::{CasesConfig, PolicyConfig};
+use super::{check_finite, CasesConfig, ConfigError, PolicyConfig};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// Alert severity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -61,10 +62,13 @@ pub struct StrategyConfig {
     /// Rules over features.
     #[serde(default, rename = "rule")]
     pub rules: Vec<RuleConfig>,
-    /// The behaviour scorecard.
+    /// The behaviour scorecard. A strategy whose scorecard has no features (none given and
+    /// none imported) has no scorecard: it ranks by its rules alone, at level 0 unless a
+    /// firing rule's `min_level` raises it; its `levels` are ignored and its outputs carry
+    /// no score.
     #[serde(default)]
     pub scorecard: ScorecardConfig,
-    /// Score bands → risk level.
+    /// Score bands → risk level (ignored without a scorecard).
     #[serde(default)]
     pub levels: LevelsConfig,
     /// Limit and pricing actions and their guardrails.
@@ -90,8 +94,11 @@ pub struct RuleConfig {
     pub version: u32,
     /// Severity of its alerts.
     pub severity: Severity,
-    /// A CEL expression over feature names that yields a boolean. A feature that is null
-    /// (e.g. a ratio with a zero denominator) makes comparisons false.
+    /// A CEL expression over feature names that yields a boolean; the rule fires only when
+    /// it is `true`. Null follows SQL's three-valued logic, stated once in docs/CONFIG.md
+    /// ("Null in rules"): a comparison with a null feature (a ratio with a zero
+    /// denominator) is unknown, so the rule does not fire. At most 16384 bytes and 32
+    /// levels of nesting.
     pub expr: String,
     /// While the rule fires, the level is at least this (a rule override).
     #[serde(default)]
@@ -159,6 +166,125 @@ impl Default for LevelsConfig {
         LevelsConfig {
             min_score: [650.0, 600.0, 550.0, 500.0],
         }
+    }
+}
+
+impl StrategyConfig {
+    /// Checks strategy `index`; `names` collects the strategy names seen so far (they must
+    /// be unique). The error names the key.
+    pub(super) fn validate(
+        &self,
+        index: usize,
+        names: &mut BTreeSet<String>,
+    ) -> Result<(), ConfigError> {
+        let i = index;
+        if self.name.is_empty() || self.name.chars().any(char::is_whitespace) {
+            return Err(ConfigError::new(
+                format!("strategy[{i}].name"),
+                "must be non-empty without whitespace",
+            ));
+        }
+        if !names.insert(self.name.clone()) {
+            return Err(ConfigError::new(
+                format!("strategy[{i}].name"),
+                format!("\"{}\" is used twice", self.name),
+            ));
+        }
+        let mut ids = BTreeSet::new();
+        for (j, r) in self.rules.iter().enumerate() {
+            let key = format!("strategy[{i}].rule[{j}]");
+            if r.id.is_empty() || r.id == "level" || r.id.chars().any(char::is_whitespace) {
+                return Err(ConfigError::new(
+                    format!("{key}.id"),
+                    "must be non-empty, without whitespace, and not \"level\"",
+                ));
+            }
+            if !ids.insert(r.id.clone()) {
+                return Err(ConfigError::new(
+                    format!("{key}.id"),
+                    format!("\"{}\" is used twice", r.id),
+                ));
+            }
+            if r.min_level.is_some_and(|l| l > 4) {
+                return Err(ConfigError::new(format!("{key}.min_level"), "must be 0–4"));
+            }
+        }
+        if self.rules.len() > 64 {
+            return Err(ConfigError::new(
+                format!("strategy[{i}].rule"),
+                "at most 64 rules per strategy",
+            ));
+        }
+        self.policy.validate(i, &self.rules)?;
+        self.cases.validate(i)?;
+        let m = self.levels.min_score;
+        for (k, x) in m.iter().enumerate() {
+            check_finite(|| format!("strategy[{i}].levels.min_score[{k}]"), *x)?;
+        }
+        if !(m[0] > m[1] && m[1] > m[2] && m[2] > m[3]) {
+            return Err(ConfigError::new(
+                format!("strategy[{i}].levels.min_score"),
+                "must be strictly decreasing",
+            ));
+        }
+        check_finite(
+            || format!("strategy[{i}].scorecard.base"),
+            self.scorecard.base,
+        )?;
+        for (j, f) in self.scorecard.features.iter().enumerate() {
+            f.validate().map_err(|(k, reason)| {
+                ConfigError::new(format!("strategy[{i}].scorecard.feature[{j}].{k}"), reason)
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl ScorecardConfig {
+    /// True without features, given or imported: the strategy then has no scorecard.
+    pub fn is_empty(&self) -> bool {
+        self.features.is_empty() && self.import_toad.is_none()
+    }
+}
+
+impl ScoreFeature {
+    /// Checks the bins: at least one, bounds increasing, only the last without `below`,
+    /// and every number finite. The error is the key below the feature (`bins`,
+    /// `bins[2].points`, `missing`) and the reason; config files and toad imports share it.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let not_finite = |k: String, x: f64| (k, super::layers::not_finite(x));
+        if !self.missing.is_finite() {
+            return Err(not_finite("missing".into(), self.missing));
+        }
+        if self.bins.is_empty() {
+            return Err(("bins".into(), "needs at least one bin".into()));
+        }
+        let mut last = f64::NEG_INFINITY;
+        for (k, b) in self.bins.iter().enumerate() {
+            if !b.points.is_finite() {
+                return Err(not_finite(format!("bins[{k}].points"), b.points));
+            }
+            match b.below {
+                Some(x) if !x.is_finite() => {
+                    return Err(not_finite(format!("bins[{k}].below"), x));
+                }
+                Some(x) if x > last => last = x,
+                Some(_) => return Err(("bins".into(), "bin bounds must increase".into())),
+                None if k + 1 == self.bins.len() => {}
+                None => {
+                    return Err(("bins".into(), "only the last bin may omit \"below\"".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The most points any value (or null) can score.
+    pub fn best(&self) -> f64 {
+        self.bins
+            .iter()
+            .map(|b| b.points)
+            .fold(self.missing, f64::max)
     }
 }
 

@@ -193,3 +193,175 @@ fn kafka_topics_must_be_valid_and_distinct() {
     let err = Config::from_toml("[run]\nmode = \"kafka\"\n[kafka]\nbrokers = \"\"\n").unwrap_err();
     assert_eq!(err.key, "kafka.brokers");
 }
+
+/// The shipped config with its first occurrence of `from` replaced by `to`.
+fn shipped_with(from: &str, to: &str) -> String {
+    assert!(DEFAULT_CONFIG.contains(from), "{from}");
+    DEFAULT_CONFIG.replacen(from, to, 1)
+}
+
+/// Issue 8: `base = nan` or `points = nan` put every customer at level 4 and gave alerts
+/// `"score": null`. Every float of the config must be finite, wherever it comes from.
+#[test]
+fn nan_and_inf_in_the_config_are_rejected_with_the_full_key() {
+    let cases = [
+        (
+            shipped_with("base = 560", "base = nan"),
+            "strategy[0].scorecard.base",
+            "nan is not a finite number",
+        ),
+        (
+            shipped_with(
+                "{ below = 0.8, points = 20 }",
+                "{ below = 0.8, points = nan }",
+            ),
+            "strategy[0].scorecard.feature[0].bins[1].points",
+            "nan is not a finite number",
+        ),
+        (
+            shipped_with(
+                "{ below = 0.8, points = 20 }",
+                "{ below = inf, points = 20 }",
+            ),
+            "strategy[0].scorecard.feature[0].bins[1].below",
+            "inf is not a finite number",
+        ),
+        (
+            shipped_with("missing = 10", "missing = -inf"),
+            "strategy[0].scorecard.feature[2].missing",
+            "-inf is not a finite number",
+        ),
+        (
+            shipped_with("[650.0, 600.0, 560.0, 520.0]", "[650.0, 600.0, nan, 520.0]"),
+            "strategy[0].levels.min_score[2]",
+            "nan is not a finite number",
+        ),
+        (
+            format!(
+                "{DEFAULT_CONFIG}\n[[strategy.cases.queue]]\nstage = \"M1\"\nmin_score = nan\n\
+                 queue = \"sms\"\n"
+            ),
+            "strategy[0].cases.queue[0].min_score",
+            "nan is not a finite number",
+        ),
+    ];
+    for (text, key, reason) in cases {
+        let err = Config::from_toml(&text).unwrap_err();
+        assert_eq!(
+            (err.key.as_str(), err.reason.as_str()),
+            (key, reason),
+            "{err}"
+        );
+    }
+    // From the environment too.
+    let env = vec![(
+        "RISKWATCH__RINGS__MIN_RING_SIZE".to_string(),
+        "inf".to_string(),
+    )];
+    let err = Config::from_toml_with_env("", env).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config key \"rings.min_ring_size\": inf is not a finite number"
+    );
+}
+
+/// The same rule holds for a config built in code (a live strategy change arrives as
+/// JSON, never through TOML).
+#[test]
+fn validate_refuses_floats_that_are_not_finite_in_a_config_built_in_code() {
+    let mut c = Config::default();
+    c.strategies[0].scorecard.base = f64::NAN;
+    assert_eq!(c.validate().unwrap_err().key, "strategy[0].scorecard.base");
+    let mut c = Config::default();
+    c.strategies[0].scorecard.features[1].bins[0].points = f64::INFINITY;
+    assert_eq!(
+        c.validate().unwrap_err().key,
+        "strategy[0].scorecard.feature[1].bins[0].points"
+    );
+    let mut c = Config::default();
+    c.strategies[0].levels.min_score[0] = f64::NAN;
+    let err = c.validate().unwrap_err();
+    assert_eq!(
+        (err.key.as_str(), err.reason.as_str()),
+        (
+            "strategy[0].levels.min_score[0]",
+            "nan is not a finite number"
+        )
+    );
+}
+
+/// Issue 8: a TOML syntax error named the key "]". It gives the line and column.
+#[test]
+fn toml_syntax_errors_give_the_line_and_column() {
+    let err = Config::from_toml("[time]\ntick = \"10ms\"\n[window\nname = \"x\"\n").unwrap_err();
+    assert_eq!(err.key, "");
+    assert!(err.reason.starts_with("line 3, column 8: "), "{err}");
+    assert!(
+        err.to_string().starts_with("config: line 3, column 8: "),
+        "{err}"
+    );
+    let err = Config::from_toml("[time]\ntick = \"10ms\"\ntick = \"20ms\"\n").unwrap_err();
+    assert_eq!(err.reason, "line 3, column 1: duplicate key tick");
+    // A key error still names its key.
+    let err = Config::from_toml("[time]\ntick = \"7s\"\n").unwrap_err();
+    assert_eq!(err.key, "time.tick");
+}
+
+/// Issue 8: `rings.link_granularity = "0ms"` reached a modulo by zero.
+#[test]
+fn link_granularity_must_divide_a_day_and_be_a_multiple_of_the_tick() {
+    for (g, ok) in [
+        ("0ms", false),
+        ("7s", false),
+        ("15ms", false),
+        ("90m", true),
+        ("10ms", true),
+    ] {
+        let result = Config::from_toml(&format!("[rings]\nlink_granularity = \"{g}\"\n"));
+        match (result, ok) {
+            (Ok(_), true) => {}
+            (Err(err), false) => {
+                assert_eq!(err.key, "rings.link_granularity");
+                assert_eq!(
+                    err.reason,
+                    format!("{g} must divide 1d and be a multiple of the tick (10ms)")
+                );
+            }
+            (result, _) => panic!("{g}: {result:?}"),
+        }
+    }
+}
+
+/// Issue 8: producer overrides that undo the idempotent producer passed check-config.
+#[test]
+fn producer_overrides_that_break_idempotence_are_refused_with_the_key() {
+    let refused = [
+        ("enable.idempotence", "false"),
+        ("acks", "1"),
+        ("request.required.acks", "0"),
+        ("max.in.flight.requests.per.connection", "6"),
+        ("max.in.flight", "many"),
+        ("retries", "0"),
+        ("message.send.max.retries", "0"),
+        ("queuing.strategy", "lifo"),
+        ("transactional.id", "riskwatch"),
+    ];
+    for (k, v) in refused {
+        let err = Config::from_toml(&format!("[kafka.producer]\n\"{k}\" = \"{v}\"\n")).unwrap_err();
+        assert_eq!(err.key, format!("kafka.producer.{k}"), "{err}");
+    }
+    let accepted = [
+        ("enable.idempotence", "true"),
+        ("acks", "all"),
+        ("acks", "-1"),
+        ("max.in.flight.requests.per.connection", "5"),
+        ("retries", "10"),
+        ("queue.buffering.max.kbytes", "1048576"),
+    ];
+    for (k, v) in accepted {
+        Config::from_toml(&format!("[kafka.producer]\n\"{k}\" = \"{v}\"\n"))
+            .unwrap_or_else(|e| panic!("{k} = {v}: {e}"));
+    }
+    // The consumer table is not the producer's.
+    Config::from_toml("[kafka.consumer]\n\"enable.idempotence\" = \"false\"\n").unwrap();
+}

@@ -1,8 +1,10 @@
 //! Sliding windows (`[[window]]`), the measure catalogue, and the account features that
 //! belong to no window.
 
+use super::{check_granularity, ConfigError};
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// One sliding window and the features computed over it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -17,6 +19,57 @@ pub struct WindowConfig {
     pub granularity: Millis,
     /// Measures computed over this window (see [`Measure`]).
     pub features: Vec<Measure>,
+}
+
+impl WindowConfig {
+    /// Checks window `index` of a config with tick `tick`; `names` collects the window
+    /// names seen so far (they must be unique). The error names the key.
+    pub(super) fn validate(
+        &self,
+        index: usize,
+        tick: Millis,
+        names: &mut BTreeSet<String>,
+    ) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("window[{index}].{k}");
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(ConfigError::new(
+                key("name"),
+                "must be non-empty ASCII alphanumeric",
+            ));
+        }
+        if !names.insert(self.name.clone()) {
+            return Err(ConfigError::new(
+                key("name"),
+                format!("\"{}\" is used twice", self.name),
+            ));
+        }
+        if self.length.ms() == 0 {
+            return Err(ConfigError::new(key("length"), "must be positive"));
+        }
+        check_granularity(key("granularity"), self.granularity, tick)?;
+        let mut seen = BTreeSet::new();
+        for m in &self.features {
+            if !seen.insert(*m) {
+                return Err(ConfigError::new(
+                    key("features"),
+                    format!("\"{}\" is listed twice", m.name()),
+                ));
+            }
+            for input in m.inputs() {
+                if !self.features.contains(input) {
+                    return Err(ConfigError::new(
+                        key("features"),
+                        format!(
+                            "\"{}\" needs \"{}\" in the same window",
+                            m.name(),
+                            input.name()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A measure that can be computed over a window.
