@@ -84,8 +84,8 @@ pub struct StrategyState {
     pub since: Vec<u64>,
     /// Current level.
     pub level: u8,
-    /// Current score.
-    pub score: f64,
+    /// Current score; `None` for a strategy without a scorecard.
+    pub score: Option<f64>,
     /// Limit and pricing state of this strategy for the customer.
     pub actions: crate::actions::ActionState,
     /// Collection case state of this strategy for the customer.
@@ -251,6 +251,9 @@ pub fn evaluate(
             st.since.resize(strategy.rules.len(), 0);
         }
         let verdict = strategy.evaluate(&scratch.values);
+        // Decisions and cases take the score as a number and leave a NaN out of their
+        // records (the contracts make `score` optional, never null): no scorecard, no score.
+        let score = verdict.score.unwrap_or(f64::NAN);
         let newly = verdict.firing & !st.firing;
         let rose = verdict.level > st.level;
         let alerts = &mut out.alerts;
@@ -274,7 +277,7 @@ pub fn evaluate(
                     rule_version: version,
                     severity,
                     level: verdict.level,
-                    score: Some(verdict.score),
+                    score: verdict.score,
                     reasons,
                     features: feature_map(layout, &scratch.values),
                     strategy: strategy.name.clone(),
@@ -358,7 +361,7 @@ pub fn evaluate(
                         shadow,
                         emitted_at,
                         level: verdict.level,
-                        score: verdict.score,
+                        score,
                         reasons: &reasons,
                     },
                 ));
@@ -368,7 +371,7 @@ pub fn evaluate(
         // Collection cases.
         let mut input = crate::cases::CaseInput::from_schedule(&state.schedule, t);
         input.level = verdict.level;
-        input.score = verdict.score;
+        input.score = score;
         input.ring_member = state.ring.is_some();
         scratch.case_drafts.clear();
         let wake_cases = crate::cases::step(

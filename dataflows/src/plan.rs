@@ -3,7 +3,7 @@
 use crate::evaluate::Strategies;
 use crate::layout::Layout;
 use crate::strategy::Strategy;
-use riskwatch_model::config::{Config, ConfigError, Role};
+use riskwatch_model::config::{Config, ConfigError, ConfigWarning, Role};
 
 /// Everything compiled from a config; `Send`, so it can be built once and cloned into
 /// every worker (which wraps it into an `Rc`-based [`crate::graph::Plan`]).
@@ -21,6 +21,9 @@ pub struct Compiled {
     pub wake_at_dpd: Vec<u32>,
     /// Fraud-ring settings.
     pub rings: riskwatch_model::config::RingsConfig,
+    /// What loads but probably is not meant (a level table no score reaches level 0 of),
+    /// in config order; `check-config` prints them. Nothing here stops a run.
+    pub warnings: Vec<ConfigWarning>,
 }
 
 /// Compiles `config`; `read` loads files a config refers to (imported scorecards).
@@ -31,8 +34,11 @@ pub fn compile(
     config.validate()?;
     let layout = Layout::new(config)?;
     let mut list = Vec::new();
+    let mut warnings = Vec::new();
     for (i, s) in config.strategies.iter().enumerate() {
-        list.push(Strategy::compile(s, i, &layout, &read)?);
+        let strategy = Strategy::compile(s, i, &layout, &read)?;
+        warnings.extend(strategy.warnings(s, i));
+        list.push(strategy);
     }
     let champion = list
         .iter()
@@ -58,6 +64,7 @@ pub fn compile(
         dedupe_horizon: config.dedupe_horizon(),
         wake_at_dpd: config.delinquency.wake_at_dpd.clone(),
         rings: config.rings.clone(),
+        warnings,
     })
 }
 

@@ -1,16 +1,19 @@
 //! A compiled strategy: rules, points scorecard and level table, ready to evaluate a
 //! customer's feature vector without allocation.
 //!
-//! Score = base + Σ points of the bin each scorecard feature falls in (null → `missing`).
-//! Level = the score band (`min_score[i]` is the lowest score at level i; below
-//! `min_score[3]` is level 4), raised to the `min_level` of every firing rule. Reason codes
-//! for the score name the features whose points fall furthest below that feature's best
-//! bin, most first.
+//! Score = base + Σ points of the bin each scorecard feature falls in (null → `missing`),
+//! a saturating sum, so always finite. Level = the score band (`min_score[i]` is the lowest
+//! score at level i; below `min_score[3]` is level 4), raised to the `min_level` of every
+//! firing rule. A strategy without scorecard features has no score and no band: its level
+//! is the highest `min_level` of its firing rules, 0 when none fires. Reason codes for the
+//! score name the features whose points fall furthest below that feature's best bin, most
+//! first.
 
 use crate::layout::Layout;
 use crate::rules::Expression;
 use riskwatch_model::config::{
-    ConfigError, Role, ScoreBin, ScoreFeature, Severity, StrategyConfig,
+    ConfigError, ConfigWarning, LevelsConfig, Role, ScoreBin, ScoreFeature, Severity,
+    StrategyConfig,
 };
 use riskwatch_model::output::Reason;
 
@@ -76,9 +79,10 @@ pub struct Strategy {
     pub rules: Vec<Rule>,
     /// Base points.
     pub base: f64,
-    /// Scorecard terms.
+    /// Scorecard terms; empty for a strategy without a scorecard, which ranks by its
+    /// rules alone.
     pub terms: Vec<ScoreTerm>,
-    /// Level bands.
+    /// Level bands (unused without a scorecard).
     pub min_score: [f64; 4],
 }
 
@@ -87,8 +91,8 @@ pub struct Strategy {
 pub struct Verdict {
     /// Bit i set when rule i fires.
     pub firing: u64,
-    /// Behaviour score.
-    pub score: f64,
+    /// Behaviour score, always finite; `None` without a scorecard.
+    pub score: Option<f64>,
     /// Risk level 0–4.
     pub level: u8,
 }
@@ -118,27 +122,35 @@ impl Strategy {
         }
         let mut features = config.scorecard.features.clone();
         if let Some(path) = &config.scorecard.import_toad {
-            let text =
-                toad(path).map_err(|e| ConfigError::new(key("scorecard.import_toad".into()), e))?;
-            features.extend(
-                import_toad(&text)
-                    .map_err(|e| ConfigError::new(key("scorecard.import_toad".into()), e))?,
-            );
+            let import_key = || key("scorecard.import_toad".into());
+            let text = toad(path).map_err(|e| ConfigError::new(import_key(), e))?;
+            let imported = import_toad(&text).map_err(|e| ConfigError::new(import_key(), e))?;
+            features.extend(imported);
         }
+        let inline = config.scorecard.features.len();
         let mut terms = Vec::new();
         for (j, f) in features.iter().enumerate() {
-            let id = layout.feature(&f.feature).ok_or_else(|| {
-                ConfigError::new(
-                    key(format!("scorecard.feature[{j}].feature")),
-                    format!("unknown feature \"{}\"", f.feature),
-                )
-            })?;
+            // Imported features are named by the import key and their toad feature name.
+            let error = |k: &str, reason: String| {
+                if j < inline {
+                    ConfigError::new(key(format!("scorecard.feature[{j}].{k}")), reason)
+                } else {
+                    ConfigError::new(
+                        key("scorecard.import_toad".into()),
+                        format!("toad feature \"{}\": {k}: {reason}", f.feature),
+                    )
+                }
+            };
+            let id = layout
+                .feature(&f.feature)
+                .ok_or_else(|| error("feature", format!("unknown feature \"{}\"", f.feature)))?;
+            f.validate().map_err(|(k, reason)| error(&k, reason))?;
             let bins: Vec<(f64, f64)> = f
                 .bins
                 .iter()
                 .map(|b| (b.below.unwrap_or(f64::INFINITY), b.points))
                 .collect();
-            let best = bins.iter().map(|(_, p)| *p).fold(f.missing, f64::max);
+            let best = f.best();
             terms.push(ScoreTerm {
                 feature: id,
                 name: f.feature.clone(),
@@ -163,6 +175,12 @@ impl Strategy {
         })
     }
 
+    /// True when the strategy has a scorecard (at least one term): only then is there a
+    /// score, and a score band under the level.
+    pub fn has_scorecard(&self) -> bool {
+        !self.terms.is_empty()
+    }
+
     /// Evaluates rules, score and level.
     pub fn evaluate(&self, values: &[Option<f64>]) -> Verdict {
         let mut firing = 0u64;
@@ -173,23 +191,69 @@ impl Strategy {
                 floor = floor.max(r.min_level);
             }
         }
+        if !self.has_scorecard() {
+            return Verdict {
+                firing,
+                score: None,
+                level: floor,
+            };
+        }
         let score = self.score(values);
-        let band = self.min_score.iter().position(|m| score >= *m).unwrap_or(4) as u8;
         Verdict {
             firing,
-            score,
-            level: band.max(floor),
+            score: Some(score),
+            level: self.band(score).max(floor),
         }
     }
 
-    /// The behaviour score.
+    /// The level band of `score`: the first level whose `min_score` it reaches, else 4.
+    pub fn band(&self, score: f64) -> u8 {
+        self.min_score.iter().position(|m| score >= *m).unwrap_or(4) as u8
+    }
+
+    /// The behaviour score (`base` alone without a scorecard). The sum saturates at the
+    /// largest finite numbers, so it is finite however large the configured points are.
     pub fn score(&self, values: &[Option<f64>]) -> f64 {
-        self.base
-            + self
-                .terms
-                .iter()
-                .map(|t| t.points(values[t.feature]))
-                .sum::<f64>()
+        self.terms
+            .iter()
+            .map(|t| t.points(values[t.feature]))
+            .fold(self.base, saturating_add)
+    }
+
+    /// The highest score any customer can reach: base plus every term's best points.
+    pub fn max_score(&self) -> f64 {
+        self.terms
+            .iter()
+            .map(|t| t.best)
+            .fold(self.base, saturating_add)
+    }
+
+    /// What in this strategy's config (at `index`) loads but probably is not meant: a
+    /// level table whose level 0 no score reaches, or a level table without a scorecard,
+    /// which is ignored.
+    pub fn warnings(&self, config: &StrategyConfig, index: usize) -> Vec<ConfigWarning> {
+        let key = format!("strategy[{index}].levels.min_score");
+        let mut out = Vec::new();
+        if !self.has_scorecard() {
+            if config.levels != LevelsConfig::default() {
+                out.push(ConfigWarning::new(
+                    key,
+                    "ignored: the strategy has no scorecard, so its level comes from its \
+                     rules alone",
+                ));
+            }
+        } else if self.max_score() < self.min_score[0] {
+            out.push(ConfigWarning::new(
+                key,
+                format!(
+                    "no customer can reach level 0: the highest score the scorecard gives \
+                     is {}, below min_score[0] = {}",
+                    self.max_score(),
+                    self.min_score[0]
+                ),
+            ));
+        }
+        out
     }
 
     /// Up to `n` score reasons: the terms furthest below their best bin.
@@ -216,6 +280,11 @@ impl Strategy {
             })
             .collect()
     }
+}
+
+/// `a + b`, held at the largest finite numbers instead of reaching infinity (both finite).
+fn saturating_add(a: f64, b: f64) -> f64 {
+    (a + b).clamp(f64::MIN, f64::MAX)
 }
 
 /// Parses a toad-format scorecard: `{"feature": {"[-inf ~ 3)": 100, "[3 ~ inf)": 20,
@@ -248,16 +317,29 @@ pub fn import_toad(text: &str) -> Result<Vec<ScoreFeature>, String> {
                 let (lo, hi) = inner
                     .split_once('~')
                     .ok_or_else(|| format!("toad bin \"{feature}\".\"{l}\" is not \"[a ~ b)\""))?;
+                // Only the spelt-out "-inf" and "inf" are infinite bounds: Rust's parser
+                // also takes "nan", "infinity" and "1e999", which are not bounds.
                 let num = |s: &str| -> Result<f64, String> {
                     match s.trim() {
                         "-inf" => Ok(f64::NEG_INFINITY),
                         "inf" => Ok(f64::INFINITY),
-                        x => x.parse().map_err(|_| {
-                            format!("toad bin \"{feature}\".\"{l}\": bad bound \"{x}\"")
-                        }),
+                        x => x
+                            .parse()
+                            .ok()
+                            .filter(|v: &f64| v.is_finite())
+                            .ok_or_else(|| {
+                                format!("toad bin \"{feature}\".\"{l}\": bad bound \"{x}\"")
+                            }),
                     }
                 };
-                ranges.push((num(lo)?, num(hi)?, points));
+                let (lo, hi) = (num(lo)?, num(hi)?);
+                if lo >= hi {
+                    return Err(format!(
+                        "toad bin \"{feature}\".\"{l}\" is empty: its lower bound must be \
+                         below its upper bound"
+                    ));
+                }
+                ranges.push((lo, hi, points));
             }
         }
         ranges.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -329,6 +411,124 @@ mod tests {
         assert_eq!(term.points(None), 25.0);
         assert!(import_toad(r#"{"x": {"[0 ~ 3)": 1, "[4 ~ 5)": 2}}"#).is_err());
         assert!(import_toad(r#"{"x": {"3-5": 1}}"#).is_err());
+    }
+
+    fn rules_only(levels: &str) -> (Strategy, Layout, StrategyConfig) {
+        let text = format!(
+            "[[strategy]]\nname = \"rules_only\"\n{levels}\n[[strategy.rule]]\nid = \"late\"\n\
+             severity = \"high\"\nexpr = \"dpd >= 4\"\nmin_level = 2\n[[strategy.rule]]\n\
+             id = \"busy\"\nseverity = \"low\"\nexpr = \"failed_logins_1h >= 5\"\n"
+        );
+        let config = Config::from_toml(&text).unwrap();
+        let layout = Layout::new(&config).unwrap();
+        let s = Strategy::compile(&config.strategies[0], 0, &layout, |_| Err("no".into())).unwrap();
+        (s, layout, config.strategies[0].clone())
+    }
+
+    /// Issue 8: a strategy without a scorecard scored 0, below every band, so every
+    /// customer sat at level 4 and drew `level` alerts and freeze/price decisions.
+    #[test]
+    fn strategy_without_a_scorecard_ranks_by_its_rules_alone() {
+        let (s, layout, _) = rules_only("");
+        assert!(!s.has_scorecard());
+        let mut values = vec![Some(0.0); layout.names.len()];
+        assert_eq!(
+            s.evaluate(&values),
+            Verdict {
+                firing: 0,
+                score: None,
+                level: 0
+            }
+        );
+        // A firing rule without min_level alerts but leaves the level at 0.
+        values[layout.feature("failed_logins_1h").unwrap()] = Some(6.0);
+        assert_eq!(s.evaluate(&values).level, 0);
+        assert_eq!(s.evaluate(&values).firing, 0b10);
+        // A firing rule with min_level 2 gives level 2.
+        values[layout.feature("dpd").unwrap()] = Some(5.0);
+        let v = s.evaluate(&values);
+        assert_eq!((v.firing, v.level, v.score), (0b11, 2, None));
+        assert!(s.score_reasons(&values, 3).is_empty());
+    }
+
+    #[test]
+    fn level_tables_that_cannot_give_level_0_or_are_ignored_warn() {
+        let config = Config::default();
+        let layout = Layout::new(&config).unwrap();
+        let compile =
+            |c: &StrategyConfig| Strategy::compile(c, 0, &layout, |_| Err("no".into())).unwrap();
+        let shipped = &config.strategies[0];
+        assert_eq!(compile(shipped).warnings(shipped, 0), vec![]);
+        // The shipped card's best is 560 + 40 + 30 + 20 + 15 + 10 + 10 + 20 = 705.
+        let mut high = shipped.clone();
+        high.levels.min_score = [710.0, 600.0, 560.0, 520.0];
+        assert_eq!(
+            compile(&high).warnings(&high, 3),
+            vec![ConfigWarning::new(
+                "strategy[3].levels.min_score",
+                "no customer can reach level 0: the highest score the scorecard gives is 705, \
+                 below min_score[0] = 710"
+            )]
+        );
+        let (s, _, c) = rules_only("levels = { min_score = [0, -1, -2, -3] }");
+        assert_eq!(
+            s.warnings(&c, 0)[0].reason,
+            "ignored: the strategy has no scorecard, so its level comes from its rules alone"
+        );
+        let (s, _, c) = rules_only("");
+        assert_eq!(s.warnings(&c, 0), vec![]);
+    }
+
+    #[test]
+    fn scores_saturate_instead_of_reaching_infinity() {
+        let config = Config::default();
+        let layout = Layout::new(&config).unwrap();
+        let mut c = config.strategies[0].clone();
+        c.scorecard.base = f64::MAX;
+        for f in &mut c.scorecard.features {
+            for b in &mut f.bins {
+                b.points = f64::MAX;
+            }
+        }
+        let s = Strategy::compile(&c, 0, &layout, |_| Err("no".into())).unwrap();
+        let v = s.evaluate(&vec![Some(0.0); layout.names.len()]);
+        assert_eq!(v.score, Some(f64::MAX));
+        assert_eq!(s.max_score(), f64::MAX);
+        let reasons = s.score_reasons(&vec![None; layout.names.len()], 3);
+        assert!(reasons.iter().all(|r| r.value.is_none()));
+    }
+
+    /// Issue 8: toad imports must be finite too: Rust's float parser takes "nan" and
+    /// "1e999" as bounds.
+    #[test]
+    fn toad_imports_with_bounds_that_are_not_finite_are_refused() {
+        for (card, why) in [
+            (r#"{"x": {"[nan ~ 3)": 1}}"#, "bad bound \"nan\""),
+            (r#"{"x": {"[1e999 ~ inf)": 1}}"#, "bad bound \"1e999\""),
+            (
+                r#"{"x": {"[-inf ~ infinity)": 1}}"#,
+                "bad bound \"infinity\"",
+            ),
+            (r#"{"x": {"[3 ~ 3)": 1}}"#, "is empty"),
+            (r#"{"x": {"[inf ~ inf)": 1}}"#, "is empty"),
+        ] {
+            let err = import_toad(card).unwrap_err();
+            assert!(err.contains(why), "{card}: {err}");
+        }
+        // An imported feature that does not exist is named by the import key.
+        let config = Config::default();
+        let layout = Layout::new(&config).unwrap();
+        let mut c = config.strategies[0].clone();
+        c.scorecard.import_toad = Some("card.json".into());
+        let err = Strategy::compile(&c, 0, &layout, |_| {
+            Ok(r#"{"nope": {"[-inf ~ inf)": 1}}"#.to_string())
+        })
+        .unwrap_err();
+        assert_eq!(err.key, "strategy[0].scorecard.import_toad");
+        assert_eq!(
+            err.reason,
+            "toad feature \"nope\": feature: unknown feature \"nope\""
+        );
     }
 
     #[test]

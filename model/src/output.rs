@@ -17,14 +17,14 @@ pub struct Reason {
     pub feature: Option<String>,
     /// The feature's value.
     #[serde(
-        skip_serializing_if = "Option::is_none",
+        skip_serializing_if = "no_number",
         serialize_with = "number_opt",
         default
     )]
     pub value: Option<f64>,
     /// A threshold the value crossed, if known.
     #[serde(
-        skip_serializing_if = "Option::is_none",
+        skip_serializing_if = "no_number",
         serialize_with = "number_opt",
         default
     )]
@@ -70,7 +70,7 @@ pub struct Alert {
     /// Behaviour score.
     #[serde(
         serialize_with = "number_opt",
-        skip_serializing_if = "Option::is_none",
+        skip_serializing_if = "no_number",
         default
     )]
     pub score: Option<f64>,
@@ -166,7 +166,7 @@ pub struct Decision {
     /// Behaviour score when decided.
     #[serde(
         serialize_with = "number_opt",
-        skip_serializing_if = "Option::is_none",
+        skip_serializing_if = "no_number",
         default
     )]
     pub score: Option<f64>,
@@ -299,7 +299,7 @@ pub struct Case {
     /// Behaviour score.
     #[serde(
         serialize_with = "number_opt",
-        skip_serializing_if = "Option::is_none",
+        skip_serializing_if = "no_number",
         default
     )]
     pub score: Option<f64>,
@@ -337,8 +337,16 @@ pub fn deterministic_id(prefix: &str, parts: &[&str]) -> String {
     format!("{prefix}{:032x}", hasher.digest128())
 }
 
+/// True when an optional number field is left out: absent, or not finite. The contracts'
+/// `score`, `value` and `threshold` are numbers where present and never null, and JSON has
+/// no NaN or infinity, so a value that is not finite is left out rather than written.
+fn no_number(v: &Option<f64>) -> bool {
+    !v.is_some_and(f64::is_finite)
+}
+
 /// Serializes a finite integral value as an integer, other finite values as floats, and
-/// non-finite values as null (JSON has no NaN).
+/// non-finite values as null (JSON has no NaN): only feature maps, where the contract
+/// allows null, write null; other fields skip such values with `no_number`.
 fn write_number<S: Serializer>(v: f64, s: S) -> Result<S::Ok, S::Error> {
     if !v.is_finite() {
         s.serialize_none()
@@ -406,6 +414,62 @@ mod tests {
         );
         assert!(text.contains(r#""score":512"#), "{text}");
         assert!(!text.contains("ring_id"));
+    }
+
+    /// Issue 8: `base = nan` in a scorecard gave alerts `"score": null`, which
+    /// alert.schema.json (a number where present) refuses. A score, reason value or
+    /// threshold that is not finite is left out; features write null, which it allows.
+    #[test]
+    fn numbers_that_are_not_finite_are_left_out_where_the_contract_forbids_null() {
+        let mut features = BTreeMap::new();
+        features.insert("a".to_string(), Some(f64::INFINITY));
+        let reason = Reason {
+            value: Some(f64::NAN),
+            threshold: Some(f64::NEG_INFINITY),
+            ..Reason::code("r")
+        };
+        let alert = Alert {
+            alert_id: "x".into(),
+            customer_id: "C1".into(),
+            ts: 10,
+            emitted_at: 11,
+            rule_id: "r".into(),
+            rule_version: None,
+            severity: crate::config::Severity::High,
+            level: 4,
+            score: Some(f64::NAN),
+            reasons: vec![reason],
+            features,
+            strategy: "s".into(),
+            shadow: false,
+            strategy_version: "v".into(),
+            ring_id: None,
+        };
+        let text = serde_json::to_string(&alert).unwrap();
+        assert_eq!(
+            text,
+            r#"{"alert_id":"x","customer_id":"C1","ts":10,"emitted_at":11,"rule_id":"r","severity":"high","level":4,"reasons":[{"code":"r"}],"features":{"a":null},"strategy":"s","shadow":false,"strategy_version":"v"}"#
+        );
+        let decision = Decision {
+            decision_id: "d".into(),
+            customer_id: "C1".into(),
+            ts: 10,
+            emitted_at: 11,
+            kind: DecisionKind::Freeze,
+            old_limit: None,
+            new_limit: None,
+            old_apr_bps: None,
+            new_apr_bps: None,
+            level: 4,
+            score: Some(f64::INFINITY),
+            reasons: vec![Reason::code("r")],
+            strategy: "s".into(),
+            shadow: false,
+            strategy_version: "v".into(),
+            effective_at: 20,
+        };
+        let text = serde_json::to_string(&decision).unwrap();
+        assert!(!text.contains("score"), "{text}");
     }
 
     #[test]

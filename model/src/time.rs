@@ -58,9 +58,14 @@ impl Millis {
             .find(|c: char| !c.is_ascii_digit())
             .ok_or_else(|| format!("duration \"{text}\" has no unit (ms, s, m, h, d)"))?;
         let (num, unit) = text.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("duration \"{text}\" does not start with a whole number"))?;
+        let too_large = || format!("duration \"{text}\" is too large (at most {}ms)", u64::MAX);
+        let n: u64 = num.parse().map_err(|e: std::num::ParseIntError| {
+            if *e.kind() == std::num::IntErrorKind::PosOverflow {
+                too_large()
+            } else {
+                format!("duration \"{text}\" does not start with a whole number")
+            }
+        })?;
         let factor = match unit.trim() {
             "ms" => 1,
             "s" => MS_PER_SECOND,
@@ -69,9 +74,7 @@ impl Millis {
             "d" => MS_PER_DAY,
             other => return Err(format!("duration \"{text}\" has unknown unit \"{other}\"")),
         };
-        n.checked_mul(factor)
-            .map(Millis)
-            .ok_or_else(|| format!("duration \"{text}\" is too large"))
+        n.checked_mul(factor).map(Millis).ok_or_else(too_large)
     }
 }
 
@@ -146,5 +149,30 @@ mod tests {
         assert!(Millis::parse("10").is_err());
         assert!(Millis::parse("10y").is_err());
         assert!(Millis::parse("h").is_err());
+    }
+
+    /// Issue 8: a duration too large for u64 said it "does not start with a whole number".
+    #[test]
+    fn durations_too_large_for_u64_milliseconds_say_so() {
+        let most = "(at most 18446744073709551615ms)";
+        assert_eq!(
+            Millis::parse("99999999999999999999d"),
+            Err(format!(
+                "duration \"99999999999999999999d\" is too large {most}"
+            ))
+        );
+        // Fits in u64 as a number, overflows once multiplied by its unit.
+        assert_eq!(
+            Millis::parse("213503982335d"),
+            Err(format!("duration \"213503982335d\" is too large {most}"))
+        );
+        assert_eq!(
+            Millis::parse("18446744073709551615ms"),
+            Ok(Millis(u64::MAX))
+        );
+        assert_eq!(
+            Millis::parse("x5d"),
+            Err("duration \"x5d\" does not start with a whole number".to_string())
+        );
     }
 }

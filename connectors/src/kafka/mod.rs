@@ -9,6 +9,7 @@ pub mod source;
 #[cfg(test)]
 mod tests;
 
+pub use config::validate;
 pub use metrics::KafkaMetrics;
 /// The Kafka client library, re-exported so tools in the root package (produce, consume,
 /// the Kafka bench) use the same version without depending on it directly.
