@@ -13,7 +13,13 @@ pub struct Args {
 
 /// Checks the config; an invalid one exits 78.
 pub fn run(a: Args) -> anyhow::Result<i32> {
-    let (_, compiled) = load_config(a.config.as_deref())?;
+    let (config, compiled) = load_config(a.config.as_deref())?;
+    // The Kafka client settings as librdkafka reads them: a misspelt key fails here, not
+    // at run time (no broker is contacted).
+    riskwatch_connectors::kafka::config::validate(&config.kafka)?;
+    for w in &compiled.warnings {
+        println!("warning: config key \"{}\": {}", w.key, w.reason);
+    }
     println!(
         "config ok: {} features, {} slots, strategies:",
         compiled.layout.names.len(),

@@ -430,3 +430,13 @@ fn a_killed_replay_leaves_no_stale_outputs_looking_current() {
         );
     }
 }
+
+#[test]
+fn a_misspelt_kafka_consumer_key_fails_check_config_with_78() {
+    let dir = temp_dir("cli-kafka-key");
+    let cfg = dir.join("kafka.toml");
+    std::fs::write(&cfg, "[kafka.consumer]\n\"fetch.wait.max.mss\" = \"10\"\n").unwrap();
+    let o = run(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(78), "{}", stderr(&o));
+    assert!(stderr(&o).contains("fetch.wait.max.mss"), "{}", stderr(&o));
+}
