@@ -373,6 +373,7 @@ pub fn bench_kafka(args: &KafkaBenchArgs) -> anyhow::Result<KafkaBenchReport> {
                 state_dir: Some(args.dir.join("kafka-state")),
                 print_summary: false,
                 reload: None,
+                metrics: None,
             };
             let reader_stop = Arc::new(AtomicBool::new(false));
             let reader = {

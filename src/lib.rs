@@ -8,6 +8,7 @@
 //! - [`bench`]: `riskwatch bench` (replay throughput, open-loop latency).
 //! - [`quality`]: detection quality against a generated book's truth.
 //! - [`compare`]: `riskwatch compare` (two configs backtested side by side).
+//! - [`metrics`]: the Prometheus registry and the `/metrics`, `/health`, `/ready` server.
 //! - [`live`]: `riskwatch run` (files, or Kafka on a worker cluster).
 //! - [`produce`]: `riskwatch produce` and `riskwatch consume` (a book into the input topics,
 //!   a topic into a file).
@@ -21,6 +22,7 @@ pub mod compare;
 pub mod demo;
 pub mod exit;
 pub mod live;
+pub mod metrics;
 pub mod pipeline;
 pub mod produce;
 pub mod quality;

@@ -73,6 +73,9 @@ pub struct LiveArgs {
     /// Live strategy changes (process 0 only; see [`crate::reload`]): worker 0 takes each
     /// accepted change and carries it through the dataflow.
     pub reload: Option<Arc<Reloads>>,
+    /// Prometheus metrics to feed (`--metrics-addr`): files runs add their summary at the
+    /// end, Kafka runs add the dataflow's counters about once a second per worker.
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 /// What a Kafka run did, summed over this process's workers.
@@ -177,6 +180,9 @@ pub fn run(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::Res
 fn run_files(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::Result<LiveSummary> {
     let input = Path::new(&config.run.input_dir);
     let output = Path::new(&config.run.output_dir);
+    if let Some(m) = &args.metrics {
+        m.ready.store(true, Ordering::SeqCst);
+    }
     let (out, summary) = replay(
         compiled,
         config,
@@ -192,6 +198,9 @@ fn run_files(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
             stop: Some(args.stop.clone()),
         },
     )?;
+    if let Some(m) = &args.metrics {
+        m.add_run(&out, &summary);
+    }
     let mut live = LiveSummary {
         alerts: out.alerts.len() as u64,
         decisions: out.decisions.len() as u64,
@@ -240,8 +249,10 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
         Some(c) => (c.process, c.hosts.len().max(1)),
         None => (0, 1),
     };
-    let registry = prometheus::Registry::new();
-    let metrics = KafkaMetrics::register(&registry)?;
+    let metrics = match &args.metrics {
+        Some(m) => m.kafka.clone(),
+        None => KafkaMetrics::register(&prometheus::Registry::new())?,
+    };
     let meta_config = kafka_config::consumer(&kafka, &format!("{}-p{process}", kafka.client_id))?;
     let counts = partition_counts(&meta_config, kafka.topics.inputs(), Duration::from_secs(30))?;
     let t = &kafka.topics;
@@ -264,6 +275,9 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
         &kafka_config::producer(&kafka, &format!("{}-p{process}", kafka.client_id))?,
         Some(metrics.clone()),
     )?;
+    if let Some(m) = &args.metrics {
+        m.ready.store(true, Ordering::SeqCst);
+    }
     let timely_config = match &args.cluster {
         Some(c) => c.timely_config(args.workers),
         None => timely::Config::process(args.workers),
@@ -458,17 +472,24 @@ impl Outputs {
 #[derive(Default)]
 struct InFlight {
     /// `(input frontier after the advance, events fed before it, wall ms at which the
-    /// global input frontier passed it)`, in advance order.
-    advances: VecDeque<(u64, u64, Option<u64>)>,
+    /// global input frontier passed it, wall ms of the advance)`, in advance order.
+    advances: VecDeque<(u64, u64, Option<u64>, u64)>,
     /// Events fed since the last advance.
     unreleased: u64,
+    /// Event-to-output latencies (ms) of the advances the output passed since the last
+    /// drain: from the advance to the output frontier passing it. At most
+    /// [`InFlight::MAX_PASSED`] are kept.
+    passed: Vec<u64>,
 }
 
 impl InFlight {
-    /// Records an advance of this worker's input to `frontier`.
-    fn advance(&mut self, frontier: u64) {
+    /// Latencies kept between two drains.
+    const MAX_PASSED: usize = 4096;
+
+    /// Records an advance of this worker's input to `frontier` at wall ms `now`.
+    fn advance(&mut self, frontier: u64, now: u64) {
         let n = std::mem::take(&mut self.unreleased);
-        self.advances.push_back((frontier, n, None));
+        self.advances.push_back((frontier, n, None, now));
     }
 
     /// Drops advances the output has passed and marks those the global input frontier has
@@ -478,12 +499,16 @@ impl InFlight {
         while self
             .advances
             .front()
-            .is_some_and(|&(f, _, _)| output_frontier >= f)
+            .is_some_and(|&(f, _, _, _)| output_frontier >= f)
         {
-            self.advances.pop_front();
+            if let Some((_, n, _, at)) = self.advances.pop_front() {
+                if n > 0 && self.passed.len() < Self::MAX_PASSED {
+                    self.passed.push(now.saturating_sub(at));
+                }
+            }
         }
         let mut pending = 0;
-        for (f, n, ready) in self.advances.iter_mut() {
+        for (f, n, ready, _) in self.advances.iter_mut() {
             if input_frontier < *f {
                 break;
             }
@@ -491,10 +516,61 @@ impl InFlight {
             pending += *n;
         }
         let lag = match self.advances.front() {
-            Some(&(_, _, Some(at))) => now.saturating_sub(at),
+            Some(&(_, _, Some(at), _)) => now.saturating_sub(at),
             _ => 0,
         };
         (pending, lag)
+    }
+}
+
+/// What a worker last added to the metrics, so that each report adds the difference.
+#[derive(Default)]
+struct Reported {
+    /// Wall ms of the last report.
+    at: u64,
+    /// The dataflow's counters as last added.
+    stats: Stats,
+    /// Alerts, decisions, cases as last added.
+    sent: [u64; 3],
+}
+
+impl Reported {
+    /// Adds this worker's counters since the last report and sets its gauges: called about
+    /// once a second, never per record.
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &mut self,
+        m: &crate::metrics::Metrics,
+        worker: usize,
+        source: &KafkaSource,
+        stats: &Stats,
+        sent: &[Rc<Cell<u64>>; 3],
+        global_frontier: u64,
+        now: u64,
+    ) {
+        self.at = now;
+        m.add_stats(&mut self.stats, stats);
+        for (i, output) in ["alerts", "decisions", "cases"].iter().enumerate() {
+            let n = sent[i].get();
+            m.outputs
+                .with_label_values(&[output])
+                .inc_by(n.saturating_sub(self.sent[i]));
+            self.sent[i] = n;
+        }
+        let frontier = source.frontier();
+        if frontier != u64::MAX && frontier > 0 {
+            m.watermark_delay
+                .with_label_values(&[&worker.to_string()])
+                .set(now.saturating_sub(frontier) as f64 / 1000.0);
+        }
+        if global_frontier != u64::MAX && global_frontier > 0 {
+            m.frontier.set(global_frontier as f64 / 1000.0);
+        }
+        for (stream, partition, lag) in source.lags() {
+            m.lag
+                .with_label_values(&[stream.name(), partition.to_string().as_str()])
+                .set(lag);
+        }
     }
 }
 
@@ -596,6 +672,7 @@ fn worker_loop(
     let mut last_record = wall_clock_ms();
     let mut last_check = 0u64;
     let mut announced = false;
+    let mut reported = Reported::default();
     // With no partitions, this worker's input must not hold the frontier back.
     let mut input = if source.is_none() {
         input.close();
@@ -706,10 +783,19 @@ fn worker_loop(
         if frontier > *input.time() {
             input.advance_to(frontier);
             control.advance_to(frontier);
-            inflight.advance(frontier);
+            inflight.advance(frontier, now);
         }
         input.flush();
         control.flush();
+        if let Some(m) = &args.metrics {
+            if now.saturating_sub(reported.at) >= 1000 {
+                let global = frontier_of(&input_probe);
+                reported.report(m, index, s, &stats.borrow(), &sent, global, now);
+                for ms in inflight.passed.drain(..) {
+                    m.latency.observe(ms as f64 / 1000.0);
+                }
+            }
+        }
         // Parks (at most 1 ms, so Kafka is polled again soon) only when the dataflow has
         // nothing to do; timely wakes it when data arrives from other workers.
         worker.step_or_park(Some(Duration::from_millis(1)));
@@ -764,6 +850,9 @@ fn worker_loop(
         None => (SourceStats::default(), Vec::new()),
     };
     let dataflow = stats.borrow().clone();
+    if let (Some(m), Some(s)) = (&args.metrics, &source) {
+        reported.report(m, index, s, &dataflow, &sent, target, wall_clock_ms());
+    }
     Ok(WorkerOut {
         stats: source_stats,
         dataflow,
@@ -785,9 +874,9 @@ mod tests {
             unreleased: 100,
             ..InFlight::default()
         };
-        f.advance(50);
+        f.advance(50, 900);
         f.unreleased = 30;
-        f.advance(90);
+        f.advance(90, 950);
         f.unreleased = 7;
         // Another worker holds the global input frontier at 40: nothing is backlog yet.
         assert_eq!(f.update(40, 40, 1_000), (0, 0));
@@ -799,5 +888,7 @@ mod tests {
         // Unreleased events never count: only more input can release them.
         assert_eq!(f.update(u64::MAX, u64::MAX, 2_100), (0, 0));
         assert_eq!(f.unreleased, 7);
+        // Both advances were passed, 1100 and 1150 ms after they were fed.
+        assert_eq!(f.passed, vec![1_100, 1_150]);
     }
 }

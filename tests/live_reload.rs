@@ -225,6 +225,7 @@ fn a_config_file_change_takes_effect_at_one_event_time_without_a_restart() {
             state_dir: Some(dir.join("state")),
             print_summary: false,
             reload: Some(handle.reloads.clone()),
+            metrics: None,
         };
         std::thread::spawn(move || run(&config, &compiled, &args))
     };

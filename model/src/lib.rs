@@ -7,10 +7,12 @@
 //!   reject reason code for every failure.
 //! - [`output`]: alerts, decisions, cases, rejected records and their JSON form.
 //! - [`config`]: the configuration tree (features, windows, rules, scorecard, levels).
+//! - [`metrics`]: the catalogue of every Prometheus metric (names, types, labels).
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod decode;
 pub mod event;
+pub mod metrics;
 pub mod output;
 pub mod time;

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod consume;
 pub mod demo;
 pub mod gen;
+pub mod metrics_catalogue;
 pub mod produce;
 pub mod replay;
 pub mod run;
@@ -35,6 +36,8 @@ pub enum Command {
     Consume(consume::Args),
     /// Load and compile a config; print the error with its key, or the feature list.
     CheckConfig(check_config::Args),
+    /// Print every Prometheus metric: name, type, labels and meaning (docs/metrics.md).
+    MetricsCatalogue(metrics_catalogue::Args),
 }
 
 impl Command {
@@ -50,6 +53,7 @@ impl Command {
             Command::Produce(a) => produce::run(a),
             Command::Consume(a) => consume::run(a),
             Command::CheckConfig(a) => check_config::run(a),
+            Command::MetricsCatalogue(a) => metrics_catalogue::run(a),
         }
     }
 }
@@ -88,6 +92,50 @@ impl ClusterArgs {
             ))
             .into()),
             None => Ok(None),
+        }
+    }
+}
+
+/// The metrics flags shared by `replay` and `run`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics on `/metrics`, with `/health` and `/ready`, at this
+    /// address (e.g. `127.0.0.1:9187`, `0.0.0.0:9187`); no server when absent.
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// With --metrics-addr: keep serving this many seconds after the run ends (a signal
+    /// ends it sooner), so that a bounded run can still be scraped.
+    #[arg(long, requires = "metrics_addr", default_value_t = 0)]
+    pub metrics_linger: u64,
+}
+
+impl MetricsArgs {
+    /// Registers the metrics and starts the server, when --metrics-addr was given.
+    pub fn start(
+        &self,
+        compiled: &riskwatch_dataflows::plan::Compiled,
+    ) -> anyhow::Result<Option<riskwatch::metrics::Metrics>> {
+        let Some(addr) = self.metrics_addr else {
+            return Ok(None);
+        };
+        let metrics = riskwatch::metrics::Metrics::new(compiled)?;
+        riskwatch::metrics::serve(addr, metrics.clone())?;
+        Ok(Some(metrics))
+    }
+
+    /// Keeps the process (and its metrics server) up for --metrics-linger seconds, or
+    /// until `stop` is set.
+    pub fn linger(&self, stop: &std::sync::atomic::AtomicBool) {
+        if self.metrics_addr.is_none() || self.metrics_linger == 0 {
+            return;
+        }
+        tracing::info!(
+            seconds = self.metrics_linger,
+            "run ended: still serving metrics"
+        );
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(self.metrics_linger);
+        while std::time::Instant::now() < end && !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `riskwatch replay`: the pipeline over input files, outputs to a directory.
 
-use super::ClusterArgs;
+use super::{ClusterArgs, MetricsArgs};
 use anyhow::Context;
 use riskwatch::exit::{stopped, Usage};
 use riskwatch::live::{shutdown_flag, STOP_SIGNAL};
@@ -37,6 +37,8 @@ pub struct Args {
     /// time TS (epoch ms), without losing state. Repeatable.
     #[arg(long = "config-change")]
     config_changes: Vec<String>,
+    #[command(flatten)]
+    metrics: MetricsArgs,
 }
 
 /// Replays; exits 130/143 when a signal stopped it early (outputs up to `stopped_at`).
@@ -81,8 +83,15 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     args.cluster = cluster;
     args.config_changes = changes;
     args.streams = streams;
-    args.stop = Some(stop);
-    let (_, summary) = replay(&compiled, &cfg, &a.input, &a.output, &args)?;
+    args.stop = Some(stop.clone());
+    let metrics = a.metrics.start(&compiled)?;
+    if let Some(m) = &metrics {
+        m.ready.store(true, Ordering::SeqCst);
+    }
+    let (out, summary) = replay(&compiled, &cfg, &a.input, &a.output, &args)?;
+    if let Some(m) = &metrics {
+        m.add_run(&out, &summary);
+    }
     let alerts: u64 = summary
         .alerts_by_rule
         .values()
@@ -96,6 +105,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         summary.rejected.values().sum::<u64>(),
         a.output.display()
     );
+    a.metrics.linger(&stop);
     match summary.stopped_at {
         Some(ts) => {
             println!("stopped early by a signal: outputs are complete up to ts {ts}");

@@ -1,6 +1,6 @@
 //! `riskwatch run`: the live pipeline, files or Kafka as `[run] mode` selects.
 
-use super::ClusterArgs;
+use super::{ClusterArgs, MetricsArgs};
 use riskwatch::exit::Usage;
 use riskwatch::replay::load_config;
 use riskwatch_model::config::RunMode;
@@ -31,6 +31,8 @@ pub struct Args {
     /// Kafka mode: directory for the offsets file (default: run.state_dir of the config).
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    metrics: MetricsArgs,
 }
 
 /// Runs until the input ends (files), a bound is reached, or a signal; a graceful stop
@@ -66,6 +68,8 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         }
         _ => None,
     };
+    let metrics = a.metrics.start(&compiled)?;
+    let stop = riskwatch::live::shutdown_flag(reload.clone())?;
     riskwatch::live::run(
         &cfg,
         &compiled,
@@ -75,11 +79,13 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
             until: a.until,
             until_idle: a.until_idle,
             idle_check: std::time::Duration::from_millis(a.idle_ms.unwrap_or(1000)),
-            stop: riskwatch::live::shutdown_flag(reload.clone())?,
+            stop: stop.clone(),
             state_dir: a.state_dir,
             print_summary: true,
             reload: reload.map(|r| r.reloads),
+            metrics,
         },
     )?;
+    a.metrics.linger(&stop);
     Ok(riskwatch::exit::OK)
 }

@@ -759,6 +759,21 @@ impl KafkaSource {
             .map_err(|e| ConnectorError::kafka("commit offsets", e))
     }
 
+    /// `(stream, partition, records behind the high watermark)` of each assigned partition
+    /// whose high watermark is known (from the consumer's statistics) and that has a
+    /// position. One lock and one `Vec` per call: call it per second, not per record.
+    pub fn lags(&self) -> Vec<(Stream, i32, i64)> {
+        self.parts
+            .iter()
+            .filter_map(|p| {
+                let topic = &self.topics[p.id.stream as usize];
+                let (_, high) = self.consumer.context().get(topic, p.id.partition)?;
+                let next = p.next_offset?;
+                Some((p.id.stream, p.id.partition, (high - next).max(0)))
+            })
+            .collect()
+    }
+
     /// The source's counters.
     pub fn stats(&self) -> &SourceStats {
         &self.stats
