@@ -8,6 +8,8 @@
 //! - an oracle: random books against a from-scratch recomputation of every feature;
 //! - determinism across runs and worker counts, and the output contracts.
 
+#[path = "pipeline/config_hardening.rs"]
+mod config_hardening;
 #[path = "pipeline/oracle.rs"]
 mod oracle;
 #[path = "pipeline/support.rs"]
