@@ -12,6 +12,8 @@
 mod arithmetic_hardening;
 #[path = "pipeline/cli.rs"]
 mod cli;
+#[path = "pipeline/config_hardening.rs"]
+mod config_hardening;
 #[path = "pipeline/faults.rs"]
 mod faults;
 #[path = "pipeline/golden.rs"]

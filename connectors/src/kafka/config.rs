@@ -208,10 +208,12 @@ mod tests {
 
     #[test]
     fn default_config_validates_without_a_broker_and_without_blocking() {
-        let mut kafka = KafkaConfig::default();
-        // An address nothing answers on: validation must not try it.
-        kafka.brokers = "10.255.255.1:9092".into();
-        kafka.group_id = Some("riskwatch".into());
+        let kafka = KafkaConfig {
+            // An address nothing answers on: validation must not try it.
+            brokers: "10.255.255.1:9092".into(),
+            group_id: Some("riskwatch".into()),
+            ..KafkaConfig::default()
+        };
         let start = Instant::now();
         validate(&kafka).unwrap();
         assert!(

@@ -65,6 +65,7 @@ pub fn nesting_bound(source: &str) -> Result<usize, String> {
     let mut i = 0;
     while i < bytes.len() {
         let two = bytes.get(i..i + 2).unwrap_or(&[]);
+        let nested = stack.len() > 1;
         let top = stack
             .last_mut()
             .expect("the outermost frame is never popped");
@@ -73,13 +74,11 @@ pub fn nesting_bound(source: &str) -> Result<usize, String> {
                 return Err("string literals are not supported: rules use numbers".into());
             }
             b'(' | b'[' | b'{' => stack.push(Frame::default()),
-            b')' | b']' | b'}' => {
-                // An unbalanced closer is left for the parser to report.
-                if stack.len() > 1 {
-                    let depth = stack.pop().expect("checked").depth() + 1;
-                    let parent = stack.last_mut().expect("checked");
-                    parent.child = parent.child.max(depth);
-                }
+            // An unbalanced closer (at the outermost level) is left for the parser.
+            b')' | b']' | b'}' if nested => {
+                let depth = stack.pop().expect("checked").depth() + 1;
+                let parent = stack.last_mut().expect("checked");
+                parent.child = parent.child.max(depth);
             }
             _ if two == b"&&" || two == b"||" => {
                 top.separate();

@@ -170,7 +170,7 @@ fn check_idempotence(
             {
                 "the idempotent producer needs 1–5 requests in flight per connection"
             }
-            "retries" | "message.send.max.retries" if !int().is_some_and(|n| n > 0) => {
+            "retries" | "message.send.max.retries" if int().is_none_or(|n| n <= 0) => {
                 "the idempotent producer needs retries above 0"
             }
             "queuing.strategy" if value != "fifo" => {
