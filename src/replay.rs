@@ -203,7 +203,7 @@ pub fn replay(
     let mut events: Vec<(u64, Event)> = Vec::new();
     let mut read_stopped = false;
     loop {
-        if events.len() % 65_536 == 0 && stop.load(Ordering::Relaxed) {
+        if events.len().is_multiple_of(65_536) && stop.load(Ordering::Relaxed) {
             read_stopped = true;
             break;
         }

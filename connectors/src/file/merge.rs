@@ -313,7 +313,7 @@ impl Merger {
             }
             if let (Some(raw), Some(f)) = (&held.raw, self.frontier) {
                 if event.ts > f.saturating_add(self.opts.max_future_skew) {
-                    let line = (event.seq & ((1 << 48) - 1)) as u64;
+                    let line = event.seq & ((1 << 48) - 1);
                     self.reject(
                         Stream::ALL[si],
                         Reject::new(RejectCode::FutureTs),
