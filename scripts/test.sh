@@ -12,6 +12,9 @@
 #             2 processes x 2 workers (timely's cluster mode on loopback) must give the
 #             alerts, decisions and cases of 1 process x 2 workers, compared without the
 #             wall-clock `emitted_at`
+#   metrics   scripts/observability-test.sh: promtool on the rules and their unit tests, the
+#             dashboards' regeneration check, and a real Prometheus scraping a running
+#             riskwatch, evaluating every panel query and rule expression
 #   kafka     scripts/kafka-e2e.sh, when it exists (skipped otherwise)
 # Prints each stage's time and ends with a line "summary: N passed, N failed[, N skipped]".
 #
@@ -219,6 +222,10 @@ stage_cluster() {
   done
 }
 
+stage_metrics() {
+  RISKWATCH_BIN="$BIN" bash scripts/observability-test.sh
+}
+
 stage_kafka() {
   RISKWATCH_BIN="$BIN" bash scripts/kafka-e2e.sh
 }
@@ -230,6 +237,7 @@ stage clippy stage_clippy
 stage test stage_test
 stage e2e stage_e2e
 stage cluster stage_cluster
+stage metrics stage_metrics
 if [ -f scripts/kafka-e2e.sh ]; then
   stage kafka stage_kafka
 else
