@@ -156,21 +156,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<BenchReport> {
             let mut events = 0;
             for i in 0..args.runs {
                 let out = args.dir.join(format!("out-{w}"));
-                let (_, summary) = replay(
-                    &compiled,
-                    &config,
-                    &book,
-                    &out,
-                    &ReplayArgs {
-                        workers: w,
-                        until: None,
-                        progress: false,
-                        cluster: None,
-                        config_changes: Vec::new(),
-                        streams: None,
-                        stop: None,
-                    },
-                )?;
+                let (_, summary) = replay(&compiled, &config, &book, &out, &ReplayArgs::new(w))?;
                 events = summary.read.values().sum();
                 rates.push(summary.timing.events_per_s);
                 df_rates.push(events as f64 / summary.timing.dataflow_s.max(1e-9));

@@ -44,21 +44,7 @@ pub fn compare(
     for (i, path) in configs.iter().enumerate() {
         let (config, compiled) = load_config(Some(path))?;
         let dir = out.join(if i == 0 { "a" } else { "b" });
-        let (run, summary) = replay(
-            &compiled,
-            &config,
-            input,
-            &dir,
-            &ReplayArgs {
-                workers,
-                until: None,
-                progress: false,
-                cluster: None,
-                config_changes: Vec::new(),
-                streams: None,
-                stop: None,
-            },
-        )?;
+        let (run, summary) = replay(&compiled, &config, input, &dir, &ReplayArgs::new(workers))?;
         let strategies: Vec<(String, bool)> = compiled.strategies.names_with_shadow();
         let q = truth
             .as_ref()

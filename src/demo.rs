@@ -61,13 +61,8 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Vec<Quality>> {
         &book,
         &out,
         &ReplayArgs {
-            workers: args.workers,
-            until: None,
             progress: true,
-            cluster: None,
-            config_changes: Vec::new(),
-            streams: None,
-            stop: None,
+            ..ReplayArgs::new(args.workers)
         },
     )?;
     let truth = read_truth(&book.join("truth.ndjson"))?;
