@@ -378,6 +378,69 @@ impl WorkerState {
     }
 }
 
+/// The stored state of a worker as text lines, one per logical item, independent of how
+/// the checkpoints that wrote it were spaced: window retractions and remembered ids are
+/// listed by item (not by the chunk or run they were written in) and only from `frontier`
+/// on. Two runs that hold the same state at `frontier` give the same lines. Used by
+/// `riskwatch state dump` and the restart-equivalence tests.
+pub fn canonical(worker: u32, frontier: u64, stored: &Stored) -> Result<Vec<String>, RecordError> {
+    let empty = Vec::new();
+    let part = |p: Part| stored.parts.get(&p).unwrap_or(&empty);
+    let mut out = Vec::new();
+    for (k, v) in part(Part::Ledger) {
+        let record: LedgerRecord = decode(Part::Ledger, k, v)?;
+        out.push(format!(
+            "w{worker} ledger {:?} {:?} links={:?}",
+            numbers(Part::Ledger, k)?,
+            record.entry,
+            record.links
+        ));
+    }
+    let mut held = Vec::new();
+    for (k, v) in part(Part::Windows) {
+        let key = numbers(Part::Windows, k)?;
+        let entries: Vec<(u64, HeldRecord)> = decode(Part::Windows, k, v)?;
+        let time = key.first().copied().unwrap_or(0);
+        if time >= frontier {
+            held.extend(
+                entries
+                    .into_iter()
+                    .map(|(c, r)| format!("w{worker} held {time} {c} {r:?}")),
+            );
+        }
+    }
+    held.sort();
+    out.extend(held);
+    let mut ids = Vec::new();
+    for (k, v) in part(Part::Dedupe) {
+        let entries: Vec<(u64, Stream, u64)> = decode(Part::Dedupe, k, v)?;
+        ids.extend(
+            entries
+                .into_iter()
+                .filter(|e| e.0 >= frontier)
+                .map(|(at, s, id)| format!("w{worker} id {at} {s:?} {id}")),
+        );
+    }
+    ids.sort();
+    out.extend(ids);
+    for (k, v) in part(Part::Evaluate) {
+        if k.get(4) == Some(&TAG_WORKER) {
+            let r: WorkerRecord = decode(Part::Evaluate, k, v)?;
+            out.push(format!(
+                "w{worker} evaluator {:?} {:?}",
+                r.breakers, r.config_json
+            ));
+        } else {
+            let c: CustomerState = decode(Part::Evaluate, k, v)?;
+            out.push(format!(
+                "w{worker} customer {:?} {c:?}",
+                numbers(Part::Evaluate, k)?
+            ));
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
