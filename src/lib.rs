@@ -10,6 +10,7 @@
 //! - [`quality`]: detection quality against a generated book's truth.
 //! - [`compare`]: `riskwatch compare` (two configs backtested side by side).
 //! - [`metrics`]: the Prometheus registry and the `/metrics`, `/health`, `/ready` server.
+//! - [`live_checkpoint`]: checkpoint rounds of the live pipeline.
 //! - [`live`]: `riskwatch run` (files, or Kafka on a worker cluster).
 //! - [`produce`]: `riskwatch produce` and `riskwatch consume` (a book into the input topics,
 //!   a topic into a file).
@@ -23,6 +24,7 @@ pub mod compare;
 pub mod demo;
 pub mod exit;
 pub mod live;
+pub mod live_checkpoint;
 pub mod metrics;
 pub mod pipeline;
 pub mod produce;

@@ -30,7 +30,9 @@ use riskwatch_connectors::kafka::{
     assign_partitions, config as kafka_config, partition_counts, KafkaMetrics, KafkaSink,
     KafkaSource, SourceSettings, SourceStats,
 };
-use riskwatch_dataflows::graph::build;
+use crate::live_checkpoint::{LiveCheckpoint, WorkerCheckpoints};
+use riskwatch_dataflows::checkpoint::WorkerState;
+use riskwatch_dataflows::graph::build_with_state;
 use riskwatch_dataflows::operators::evaluate::wall_clock_ms;
 use riskwatch_dataflows::operators::ledger::{AccountUpdate, Change};
 use riskwatch_dataflows::plan::Compiled;
@@ -289,11 +291,23 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
     let run = config.run.clone();
     let compiled = Arc::new(compiled.clone());
     let abort = Arc::new(AtomicBool::new(false));
+    let live_ckpt = open_state(config, &compiled, args, process, processes)?;
+    let committer = live_ckpt.as_ref().map(|c| c.committer.clone());
     let shared = (sink.clone(), metrics.clone(), abort.clone(), args.clone());
     let guards = timely::execute(timely_config, move |worker| {
         let (sink, metrics, abort, args) = &shared;
         let result = worker_loop(
-            worker, &kafka, &run, settings, &compiled, counts, sink, metrics, abort, args,
+            worker,
+            &kafka,
+            &run,
+            settings,
+            &compiled,
+            counts,
+            sink,
+            metrics,
+            abort,
+            args,
+            live_ckpt.as_ref(),
         );
         if let Err(e) = &result {
             tracing::error!(worker = worker.index(), error = %e, "worker failed");
@@ -347,6 +361,12 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
     // Deliver what the workers handed over before reporting success.
     sink.flush(Duration::from_secs(60))
         .context("flushing the Kafka producer")?;
+    if let Some(c) = committer {
+        let dir = c.finish()?;
+        if let Some(last) = dir.last() {
+            tracing::info!(seq = last.seq, frontier = last.frontier, "last checkpoint");
+        }
+    }
     if let Some(e) = first_error {
         return Err(e);
     }
@@ -381,6 +401,46 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
         );
     }
     Ok(summary)
+}
+
+/// Opens the state directory of a live run and loads this process's workers' records.
+fn open_state(
+    config: &Config,
+    compiled: &Compiled,
+    args: &LiveArgs,
+    process: usize,
+    processes: usize,
+) -> anyhow::Result<Option<Arc<LiveCheckpoint>>> {
+    let _ = config;
+    let Some(opts) = &args.state else {
+        return Ok(None);
+    };
+    let expected = crate::state::fingerprint(compiled, args.workers, processes);
+    let dir = crate::state::open(opts, &expected)?;
+    let restore = match dir.last().cloned() {
+        Some(last) => {
+            let stored = crate::state::load(&dir, process * args.workers, args.workers)?;
+            tracing::info!(
+                dir = %opts.dir.display(),
+                seq = last.seq,
+                frontier = last.frontier,
+                "restoring the last checkpoint"
+            );
+            stored.into_iter().map(|s| Some((last.frontier, s))).collect()
+        }
+        None => vec![None; args.workers],
+    };
+    let committer = crate::state::Committer::start(
+        dir,
+        args.workers,
+        crate::state::config_version(compiled),
+        Box::new(crate::state::LiveExtras),
+    );
+    Ok(Some(Arc::new(LiveCheckpoint {
+        committer,
+        every: Duration::from_millis(opts.every),
+        restore: std::sync::Mutex::new(restore),
+    })))
 }
 
 fn write_offsets(dir: &Path, process: usize, summary: &LiveSummary) -> anyhow::Result<()> {
@@ -589,11 +649,21 @@ fn worker_loop(
     metrics: &KafkaMetrics,
     abort: &AtomicBool,
     args: &LiveArgs,
+    ckpt: Option<&Arc<LiveCheckpoint>>,
 ) -> Result<WorkerOut, String> {
     let index = worker.index();
     let peers = worker.peers();
     let tick = compiled.tick;
     let assignment = assign_partitions(&counts, index, peers);
+    let plan = compiled.plan();
+    let state = WorkerState::new(plan.strategies.clone());
+    let mut checkpoints = ckpt.map(|c| {
+        WorkerCheckpoints::new(worker, c.clone(), state.clone(), index % args.workers)
+    });
+    let restored = match checkpoints.as_mut() {
+        Some(c) => c.restore(&plan.layout)?,
+        None => None,
+    };
     let mut source = if assignment.is_empty() {
         None
     } else {
@@ -608,6 +678,7 @@ fn worker_loop(
                 Some(sink.topic(&kafka.topics.dead_letter)),
                 Some((metrics, index)),
                 wall_clock_ms(),
+                restored.as_ref().map(|(_, r)| &r.source),
             )
             .map_err(|e| e.to_string())?,
         )
@@ -616,7 +687,6 @@ fn worker_loop(
     if index == 0 && source.is_none() && args.reload.is_some() {
         tracing::warn!("worker 0 has no partitions: live strategy changes cannot be applied");
     }
-    let plan = compiled.plan();
     let stats = Rc::new(RefCell::new(Stats::default()));
     let end = Rc::new(Cell::new(args.until.map_or(u64::MAX, |u| ceil_to(u, tick))));
     let sent: [Rc<Cell<u64>>; 3] = Default::default();
@@ -632,7 +702,13 @@ fn worker_loop(
             .inner
             .probe_with(&input_probe)
             .as_collection();
-        let outputs = build(events, control.to_collection(scope), &plan, stats.clone());
+        let outputs = build_with_state(
+            events,
+            control.to_collection(scope),
+            &plan,
+            stats.clone(),
+            &state,
+        );
         let t = &kafka.topics;
         let out = Outputs {
             end: end.clone(),
@@ -676,6 +752,24 @@ fn worker_loop(
     let mut last_check = 0u64;
     let mut announced = false;
     let mut reported = Reported::default();
+    // A restored worker starts at the checkpoint's frontier, with the events it had fed
+    // beyond it.
+    if let Some((frontier, record)) = &restored {
+        input.advance_to(*frontier);
+        control.advance_to(*frontier);
+        for (time, event) in &record.unsettled {
+            if let Some(c) = checkpoints.as_mut() {
+                c.unsettled.fed(*time, event);
+            }
+            input.update_at(event.clone(), *time, 1);
+        }
+        tracing::info!(
+            worker = index,
+            frontier,
+            unsettled = record.unsettled.len(),
+            "resumed from the last checkpoint"
+        );
+    }
     // With no partitions, this worker's input must not hold the frontier back.
     let mut input = if source.is_none() {
         input.close();
@@ -693,6 +787,18 @@ fn worker_loop(
         }
         sink.health().map_err(|e| e.to_string())?;
         let now = wall_clock_ms();
+        if let Some(c) = checkpoints.as_mut() {
+            if let Some(e) = c.failure() {
+                return Err(e);
+            }
+            let at = input.as_ref().map_or(u64::MAX, |(i, _)| *i.time());
+            if c.service(at, &probe, sink, source.as_ref().map(|s| s.checkpoint()))? {
+                worker.step_or_park(Some(Duration::from_millis(1)));
+                continue;
+            }
+            c.unsettled
+                .prune(probe.with_frontier(|f| f.first().copied().unwrap_or(u64::MAX)));
+        }
         if !announced {
             let shutdown = args.stop.load(Ordering::Relaxed)
                 || received.borrow().iter().any(|m| m.0 == SHUTDOWN);
@@ -765,6 +871,11 @@ fn worker_loop(
             last_record = now;
         }
         inflight.unreleased += batch.len() as u64;
+        if let Some(c) = checkpoints.as_mut() {
+            for (time, event) in batch.iter() {
+                c.unsettled.fed(*time, event);
+            }
+        }
         for (time, event) in batch.drain(..) {
             input.update_at(event, time, 1);
         }
@@ -831,7 +942,18 @@ fn worker_loop(
         if let Some(e) = failure.borrow().as_ref() {
             return Err(e.clone());
         }
+        if let Some(c) = checkpoints.as_mut() {
+            // A round started before the stop completes (the inputs no longer move).
+            let at = input.as_ref().map_or(u64::MAX, |(i, _)| *i.time());
+            c.service(at, &probe, sink, source.as_ref().map(|s| s.checkpoint()))?;
+        }
         worker.step_or_park(Some(Duration::from_millis(1)));
+    }
+    // Quiescent at the target: the last checkpoint of the run.
+    if let Some(c) = checkpoints.as_mut() {
+        if target != u64::MAX {
+            c.take(target, sink, source.as_ref().map(|s| s.checkpoint()))?;
+        }
     }
     // Second round: nobody leaves before everybody has drained.
     ctl.advance_to(2);

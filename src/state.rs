@@ -32,6 +32,7 @@ pub fn table(part: Part) -> Table {
         Part::Windows => Table::Windows,
         Part::Dedupe => Table::Dedupe,
         Part::Evaluate => Table::Evaluate,
+        Part::Sources => Table::Sources,
     }
 }
 
@@ -361,6 +362,22 @@ impl CheckpointExtras for ReplayExtras {
             REPLAY_SOURCE_KEY,
             &serde_json::to_vec(&record).expect("the source record serializes"),
         );
+        Ok(Vec::new())
+    }
+}
+
+/// The checkpoint extras of a live run: the source positions travel in each worker's
+/// [`Part::Sources`] record, so nothing is added.
+pub struct LiveExtras;
+
+impl CheckpointExtras for LiveExtras {
+    fn extend(
+        &mut self,
+        _dir: &StateDir,
+        _frontier: u64,
+        _outputs: &[(u64, Output)],
+        _batch: &mut Checkpoint,
+    ) -> Result<Vec<SourcePosition>, StateError> {
         Ok(Vec::new())
     }
 }

@@ -55,11 +55,20 @@ pub enum Part {
     Dedupe,
     /// Evaluator state.
     Evaluate,
+    /// The sources' positions and what they fed ahead of the frontier; written by the
+    /// runtime, opaque here.
+    Sources,
 }
 
 impl Part {
     /// Every part.
-    pub const ALL: [Part; 4] = [Part::Ledger, Part::Windows, Part::Dedupe, Part::Evaluate];
+    pub const ALL: [Part; 5] = [
+        Part::Ledger,
+        Part::Windows,
+        Part::Dedupe,
+        Part::Evaluate,
+        Part::Sources,
+    ];
 }
 
 /// One change of a checkpoint.

@@ -83,7 +83,11 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
             idle_check: std::time::Duration::from_millis(a.idle_ms.unwrap_or(1000)),
             stop: stop.clone(),
             state_dir: a.state_dir,
-            state: a.state.options(riskwatch::state::DEFAULT_REPLAY_EVERY),
+            state: a.state.options(if cfg.run.mode == RunMode::Kafka {
+                riskwatch::state::DEFAULT_LIVE_EVERY.as_millis() as u64
+            } else {
+                riskwatch::state::DEFAULT_REPLAY_EVERY
+            }),
             print_summary: true,
             reload: reload.map(|r| r.reloads),
             metrics,

@@ -16,6 +16,6 @@ pub use metrics::KafkaMetrics;
 pub use rdkafka;
 pub use sink::{KafkaSink, TopicWriter};
 pub use source::{
-    assign_partitions, kafka_seq, partition_counts, EndOffsets, KafkaSource, PartitionId,
-    SourceSettings, SourceStats, END_OFFSETS_INTERVAL_MS,
+    assign_partitions, kafka_seq, partition_counts, EndOffsets, KafkaSource, PartitionCheckpoint,
+    PartitionId, SourceCheckpoint, SourceSettings, SourceStats, END_OFFSETS_INTERVAL_MS,
 };

@@ -250,10 +250,39 @@ impl SourceStats {
     }
 }
 
+/// A source's position and watermarks as a checkpoint keeps them
+/// ([`KafkaSource::checkpoint`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SourceCheckpoint {
+    /// The frontier: every event fed after the checkpoint has a time at or after it.
+    pub frontier: u64,
+    /// Each assigned partition.
+    pub parts: Vec<PartitionCheckpoint>,
+}
+
+/// One partition of a [`SourceCheckpoint`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartitionCheckpoint {
+    /// The stream (topic).
+    pub stream: Stream,
+    /// The partition.
+    pub partition: i32,
+    /// The next offset to read; `None` before the first record.
+    pub next_offset: Option<i64>,
+    /// The largest valid event time received.
+    pub max_ts: Option<u64>,
+}
+
+/// How many records before a checkpoint's position a resumed partition is read from (see
+/// [`KafkaSource::new`]).
+const RESUME_MARGIN: i64 = 50_000;
+
 struct PartitionState {
     id: PartitionId,
     /// Offset after the last record received; `None` before the first.
     next_offset: Option<i64>,
+    /// Resumed from a checkpoint and not yet read up to its position.
+    resuming: bool,
     /// Largest valid event time received.
     max_ts: Option<u64>,
     /// Wall-clock ms of the last record (or of the start).
@@ -298,6 +327,12 @@ impl KafkaSource {
     /// assigns `assignment` (topics named by `topics`, indexed by `Stream as usize`),
     /// starting at `settings.start`. Rejected records go to `dead_letter` if given (always
     /// counted). `now_ms` starts the idle clock.
+    ///
+    /// With `resume` (a [`KafkaSource::checkpoint`] of an earlier run), every partition the
+    /// checkpoint has a position for starts there, with its watermark, and the frontier
+    /// starts at the checkpoint's: the source reads on and times every later record as the
+    /// uninterrupted source would have (idle clocks restart). A partition the checkpoint
+    /// does not know (partitions were added) starts at `settings.start`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &ClientConfig,
@@ -307,6 +342,7 @@ impl KafkaSource {
         dead_letter: Option<TopicWriter>,
         metrics: Option<(&KafkaMetrics, usize)>,
         now_ms: u64,
+        resume: Option<&SourceCheckpoint>,
     ) -> Result<KafkaSource, ConnectorError> {
         let mut config = config.clone();
         config.set(
@@ -325,7 +361,18 @@ impl KafkaSource {
         let mut parts = Vec::with_capacity(assignment.len());
         for (i, id) in assignment.iter().enumerate() {
             let topic = topics[id.stream as usize];
-            tpl.add_partition_offset(topic, id.partition, start)
+            let saved = resume.and_then(|r| {
+                r.parts
+                    .iter()
+                    .find(|c| c.stream == id.stream && c.partition == id.partition)
+            });
+            // Resume a margin before the position and drop what comes before it as
+            // redelivered: tansu 0.6 answers a fetch from inside a record batch with the
+            // batch after it, which would skip records.
+            let offset = saved
+                .and_then(|c| c.next_offset)
+                .map_or(start, |o| Offset::Offset(o.saturating_sub(RESUME_MARGIN).max(0)));
+            tpl.add_partition_offset(topic, id.partition, offset)
                 .map_err(|e| ConnectorError::kafka("assign", e))?;
             let l = &mut lookup[id.stream as usize];
             if l.len() <= id.partition as usize {
@@ -344,8 +391,9 @@ impl KafkaSource {
             };
             parts.push(PartitionState {
                 id: *id,
-                next_offset: None,
-                max_ts: None,
+                next_offset: saved.and_then(|c| c.next_offset),
+                max_ts: saved.and_then(|c| c.max_ts),
+                resuming: saved.is_some_and(|c| c.next_offset.is_some()),
                 last_seen: now_ms,
                 batch_records: 0,
                 batch_bytes: 0,
@@ -380,7 +428,7 @@ impl KafkaSource {
             parts,
             lookup,
             settings,
-            frontier: 0,
+            frontier: resume.map_or(0, |r| r.frontier),
             paused_since: None,
             started: now_ms,
             stats: SourceStats::default(),
@@ -447,6 +495,24 @@ impl KafkaSource {
             let offset = msg.offset();
             let payload = msg.payload().unwrap_or(&[]);
             let part = &mut self.parts[index];
+            if part.resuming {
+                match part.next_offset {
+                    Some(next) if offset > next => {
+                        // Even the margin fell after the position: read the partition from
+                        // its start (what was received before is dropped below).
+                        tracing::warn!(stream = stream.name(), partition, offset, next,
+                            "resumed past the checkpoint's position: re-reading the partition");
+                        let topic = self.topics[stream as usize].clone();
+                        self.consumer
+                            .seek(&topic, partition, Offset::Beginning, Duration::from_secs(10))
+                            .map_err(|e| ConnectorError::kafka("seek", e))?;
+                        part.resuming = false;
+                        continue;
+                    }
+                    Some(next) if offset + 1 >= next => part.resuming = false,
+                    _ => {}
+                }
+            }
             if part.next_offset.is_some_and(|next| offset < next) {
                 // Received before (a broker or client redelivery): fed once only.
                 self.stats.redelivered += 1;
@@ -690,6 +756,26 @@ impl KafkaSource {
     /// Whether the partitions are paused.
     pub fn is_paused(&self) -> bool {
         self.paused_since.is_some()
+    }
+
+    /// What a checkpoint keeps of this source: the frontier, and each partition's position
+    /// and largest event time (its watermark). With [`KafkaSource::restore`], a restarted
+    /// source reads on from the positions and times every later record as the uninterrupted
+    /// source would have (idle clocks restart).
+    pub fn checkpoint(&self) -> SourceCheckpoint {
+        SourceCheckpoint {
+            frontier: self.frontier,
+            parts: self
+                .parts
+                .iter()
+                .map(|p| PartitionCheckpoint {
+                    stream: p.id.stream,
+                    partition: p.id.partition,
+                    next_offset: p.next_offset,
+                    max_ts: p.max_ts,
+                })
+                .collect(),
+        }
     }
 
     /// The consumed positions as a partition list (partitions without one left out).

@@ -89,6 +89,7 @@ impl Mock {
             Some(sink.topic(DLQ)),
             None,
             now,
+            None,
         )
         .expect("source")
     }
