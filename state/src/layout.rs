@@ -113,9 +113,10 @@ fn sync_dir(path: &Path) -> std::io::Result<()> {
 }
 
 /// Checks `CURRENT` before RocksDB reads it, for a precise error: it must name a MANIFEST
-/// that exists. `Ok(false)`: there is no `CURRENT` and no other database file either, so
-/// creating the database was interrupted right after the marker was written.
-pub(crate) fn check_current(path: &Path) -> Result<bool, StateError> {
+/// that exists, which is returned. `Ok(None)`: there is no `CURRENT` and no other database
+/// file either, so creating the database was interrupted right after the marker was
+/// written.
+pub(crate) fn check_current(path: &Path) -> Result<Option<PathBuf>, StateError> {
     let current = path.join("CURRENT");
     let text = match fs::read(&current) {
         Ok(t) => t,
@@ -125,7 +126,7 @@ pub(crate) fn check_current(path: &Path) -> Result<bool, StateError> {
                 n.starts_with("MANIFEST-") || n.ends_with(".sst") || n.ends_with(".log")
             };
             if !names.iter().any(database_file) {
-                return Ok(false);
+                return Ok(None);
             }
             return Err(StateError::corrupt(
                 path,
@@ -158,7 +159,7 @@ pub(crate) fn check_current(path: &Path) -> Result<bool, StateError> {
             "the MANIFEST named by CURRENT is missing",
         ));
     }
-    Ok(true)
+    Ok(Some(manifest))
 }
 
 /// Removes every entry of the state directory except the marker, which stays until the

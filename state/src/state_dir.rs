@@ -2,10 +2,11 @@
 //! opened and checked against the running configuration, written in synced atomic batches.
 //!
 //! ```text
-//!  open ─► inspect path ─► marker? ─► CURRENT sane? ─► RocksDB open (paranoid) ─► read and
-//!          (layout.rs)     version     MANIFEST there   SST sizes checked        verify `meta`
-//!                                                                                ─► fingerprint
-//! commit ─► WriteBatch { caller's ops …, meta["last"] = CheckpointMeta } ─► write, fsync WAL
+//! open:   inspect the path -> marker, its version -> CURRENT names a MANIFEST that exists
+//!         -> RocksDB open, paranoid (SST sizes against the MANIFEST, footers read)
+//!         -> read `meta` in full, checksums verified -> decode -> compare the fingerprint
+//! commit: WriteBatch { the caller's ops ..., meta["last"] = CheckpointMeta }
+//!         -> one write with sync = true (WAL appended and fsynced) -> last() updated
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use crate::meta::{
     decode_fingerprint, encode_fingerprint, fingerprint_changes, CheckpointMeta, Fingerprint,
     FORMAT_VERSION,
 };
+use crate::store::ScanItem;
 use crate::table::{Table, META_CF};
 
 /// Key of the last checkpoint's [`CheckpointMeta`] in the `meta` column family.
@@ -171,14 +173,12 @@ impl StateDir {
     }
 
     /// Every entry of `table` whose key starts with `prefix`, in key order, checksums
-    /// verified. Streams from a RocksDB iterator bounded above by the prefix's successor,
-    /// so it reads only the entries it yields; it sees the table as of the call (an implicit
-    /// snapshot). After an `Err` item the iterator ends.
-    pub fn scan<'a>(
-        &'a self,
-        table: Table,
-        prefix: &[u8],
-    ) -> impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), StateError>> + 'a {
+    /// verified ([`ScanItem`] is `Result<(Box<[u8]>, Box<[u8]>), StateError>`).
+    ///
+    /// Streams from a RocksDB iterator bounded above by the prefix's successor, so it reads
+    /// only the entries it yields, never the whole table first; it sees the table as of the
+    /// call (an implicit snapshot). After an `Err` item the iterator ends.
+    pub fn scan<'a>(&'a self, table: Table, prefix: &[u8]) -> impl Iterator<Item = ScanItem> + 'a {
         let mut opts = verifying();
         if let Some(upper) = prefix_successor(prefix) {
             opts.set_iterate_upper_bound(upper);
@@ -264,20 +264,20 @@ impl StateDir {
     }
 
     fn open_existing(path: &Path, expected: &Fingerprint) -> Result<StateDir, StateError> {
-        if !layout::check_current(path)? {
+        let Some(manifest) = layout::check_current(path)? else {
             // Creation stopped after the marker, before RocksDB wrote anything.
             return StateDir::create(path, expected);
-        }
+        };
         let opts = db_options(false);
         let cfs = DB::list_cf(&opts, path).map_err(|e| from_rocksdb(path, "open", e))?;
         let wanted = cf_names();
         if let Some(missing) = wanted.iter().find(|n| !cfs.iter().any(|c| c == *n)) {
-            let detail = format!("the column family {missing:?} is missing");
-            return Err(StateError::corrupt(path, None, detail));
+            let detail = format!("the MANIFEST lists no column family {missing:?}");
+            return Err(StateError::corrupt(path, Some(manifest), detail));
         }
         if let Some(extra) = cfs.iter().find(|c| !wanted.contains(&c.as_str())) {
-            let detail = format!("unknown column family {extra:?}");
-            return Err(StateError::corrupt(path, None, detail));
+            let detail = format!("the MANIFEST lists an unknown column family {extra:?}");
+            return Err(StateError::corrupt(path, Some(manifest), detail));
         }
         let db = DB::open_cf_descriptors(&opts, path, descriptors())
             .map_err(|e| from_rocksdb(path, "open", e))?;
