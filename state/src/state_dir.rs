@@ -123,15 +123,24 @@ impl StateDir {
     }
 
     /// Writes `batch` and `meta` in one RocksDB `WriteBatch` and syncs the WAL before
-    /// returning: after `Ok`, the checkpoint survives a crash of the process or the machine;
-    /// after `Err`, the previous checkpoint is intact and none of `batch` is visible, now or
-    /// after a reopen.
+    /// returning (`WriteOptions::sync`): after `Ok`, the checkpoint survives a kill of the
+    /// process or a crash of the machine. A kill during the call leaves either all of it or
+    /// none of it, never part.
+    ///
+    /// After `Err` (disk full, an I/O error) the previous checkpoint is intact, [`last`] is
+    /// unchanged and none of `batch` is visible through this handle. RocksDB then refuses
+    /// further writes: drop the `StateDir` and open the directory again, and take the state
+    /// from that open's [`last`]. (A failure while the batch is being appended, such as disk
+    /// full, leaves it out after the reopen; a failure of the final fsync may leave it in,
+    /// whole, if the kernel wrote it anyway.)
     ///
     /// The store sets `meta.seq` to the last checkpoint's plus one (1 for the first),
-    /// `meta.format` to [`FORMAT_VERSION`] and `meta.fingerprint` to the directory's;
-    /// the caller's values of these three are ignored. The other fields are stored as given.
-    /// Returns the meta written. After an `Err` (disk full, an I/O error), RocksDB refuses
-    /// further writes: drop the `StateDir` and open the directory again.
+    /// `meta.format` to [`FORMAT_VERSION`] and `meta.fingerprint` to the directory's; the
+    /// caller's values of these three are ignored. The other fields are stored as given (the
+    /// store does not interpret `frontier` or the positions). Returns the meta written.
+    /// Cost: one copy of the batch into the `WriteBatch`, one WAL append, one fsync.
+    ///
+    /// [`last`]: StateDir::last
     pub fn commit(
         &mut self,
         batch: Checkpoint,
@@ -139,7 +148,12 @@ impl StateDir {
     ) -> Result<(CheckpointMeta, CommitStats), StateError> {
         let started = Instant::now();
         meta.format = FORMAT_VERSION;
-        meta.seq = self.last.as_ref().map_or(1, |m| m.seq + 1);
+        meta.seq = match &self.last {
+            None => 1,
+            Some(last) => last.seq.checked_add(1).ok_or_else(|| {
+                StateError::corrupt(&self.path, None, "the checkpoint seq is at its maximum")
+            })?,
+        };
         meta.fingerprint.clone_from(&self.fingerprint);
         let mut wb = self.write_batch(&batch);
         wb.put_cf(self.meta_cf(), LAST_KEY, meta.encode());

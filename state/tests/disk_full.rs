@@ -1,13 +1,17 @@
-//! Disk full during a commit: a child commits under a file-size limit (`ulimit -f`, with
-//! `SIGXFSZ` ignored so that writes past it fail with `EFBIG`, as `ENOSPC` would) until a
-//! commit fails; the commit must return an error naming the directory, and a reopen without
-//! the limit must find the previous checkpoint intact and none of the failed one.
+//! Disk full during a commit: a child commits until a commit fails; the commit must return
+//! an error naming the directory, and a reopen once there is room must find the previous
+//! checkpoint intact and none of the failed one. Two ways to fill the disk:
+//! - a file-size limit (`ulimit -f`, with `SIGXFSZ` ignored so that writes past it fail with
+//!   `EFBIG`), which works everywhere;
+//! - a real `ENOSPC` on a small tmpfs mounted in a private mount namespace (`unshare -rm`),
+//!   skipped where namespaces or tmpfs mounts are not allowed.
 
+use std::fs;
 use std::process::{Command, Stdio};
 
 use riskwatch_state::{keys, Checkpoint, StateDir, StateError, Table};
 
-use crate::support::{child_args, child_dir, fresh, meta, open, TempDir};
+use crate::support::{child_args, child_dir, fresh, meta, open, TempDir, CHILD_DIR_ENV};
 
 /// Keys every checkpoint overwrites, and their size: 256 KiB per checkpoint.
 const K: u64 = 16;
@@ -72,6 +76,12 @@ fn child_commit_until_full() {
                 };
                 println!("failed {n} {kind}");
                 println!("message {e}");
+                // RocksDB stops writes after a failed WAL write until the DB is reopened.
+                match dir.commit(checkpoint(n), meta(n)) {
+                    Ok(_) => println!("retry ok"),
+                    Err(e) => println!("retry failed {e}"),
+                }
+                assert_eq!(dir.last(), before.as_ref(), "a failed retry moved last()");
                 return;
             }
         }
@@ -122,6 +132,15 @@ fn disk_full_during_commit_keeps_the_previous_checkpoint() {
         .find_map(|l| l.strip_prefix("message "))
         .unwrap_or("");
     eprintln!("disk full: failed {failed}: {message}");
+    let retry = stdout
+        .lines()
+        .find(|l| l.starts_with("retry "))
+        .unwrap_or("");
+    eprintln!("disk full: {retry}");
+    assert!(
+        retry.starts_with("retry failed"),
+        "a write after the failure: {retry:?}"
+    );
     let mut words = failed.split(' ');
     let n: u64 = words.next().and_then(|w| w.parse().ok()).expect("a seq");
     assert!(n > 2, "the limit hit before two checkpoints fit: {stdout}");
@@ -138,4 +157,81 @@ fn disk_full_during_commit_keeps_the_previous_checkpoint() {
         .expect("commit once there is room");
     drop(dir);
     assert_holds(&open(tmp.path()), n);
+}
+
+/// The child inside its own mount namespace, with a small tmpfs mounted at its directory:
+/// creates a state there beside a ballast file, commits until the tmpfs is full, then frees
+/// the ballast, reopens and checks the previous checkpoint.
+#[test]
+fn child_fill_tmpfs() {
+    let Some(mount) = child_dir("enospc") else {
+        return;
+    };
+    let ballast = mount.join("ballast");
+    fs::write(&ballast, vec![0; 2 << 20]).expect("write the ballast");
+    let state = mount.join("state");
+    let mut dir = fresh(&state);
+    let mut failed = None;
+    for n in 1..10_000 {
+        if let Err(e) = dir.commit(checkpoint(n), meta(n)) {
+            assert!(matches!(e, StateError::Io { .. }), "{e:?}");
+            assert!(e.to_string().contains(&state.display().to_string()), "{e}");
+            println!("message {e}");
+            failed = Some(n);
+            break;
+        }
+    }
+    let n = failed.expect("the tmpfs never filled up");
+    assert!(n > 2, "the tmpfs filled up before two checkpoints fit");
+    drop(dir);
+    fs::remove_file(&ballast).expect("free the ballast");
+    let mut dir = open(&state);
+    assert_holds(&dir, n - 1);
+    dir.commit(checkpoint(n), meta(n))
+        .expect("commit once there is room");
+    println!("intact {}", n - 1);
+}
+
+#[test]
+fn enospc_on_a_full_tmpfs_keeps_the_previous_checkpoint() {
+    let tmp = TempDir::new("enospc");
+    fs::create_dir_all(tmp.path()).unwrap();
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let script = format!(
+        "mount -t tmpfs -o size=8m riskwatch-test \"${CHILD_DIR_ENV}\" || exit 77; \
+         exec \"$0\" \"$@\""
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-rm", "sh", "-c", &script]).arg(exe);
+    child_args(
+        &mut cmd,
+        "disk_full::child_fill_tmpfs",
+        "enospc",
+        tmp.path(),
+    );
+    let out = match cmd.stderr(Stdio::piped()).output() {
+        Ok(out) => out,
+        Err(e) => return eprintln!("enospc test skipped: cannot run unshare: {e}"),
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // 77: the mount failed; "unshare: ...": no namespaces for us. Both: not this machine.
+    if out.status.code() == Some(77) || stderr.starts_with("unshare:") {
+        return eprintln!("enospc test skipped: no tmpfs in a private namespace here: {stderr}");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed: {}\n{stdout}\n{stderr}",
+        out.status
+    );
+    let message = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("message "))
+        .unwrap_or("");
+    let intact = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("intact "))
+        .unwrap_or("");
+    eprintln!("enospc: {message}; reopened with checkpoint {intact} intact");
+    assert!(!intact.is_empty(), "{stdout}");
 }

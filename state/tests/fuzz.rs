@@ -278,22 +278,22 @@ fn same_with_bom_and_whitespace(stream: Stream, line: &[u8]) -> Result<(), Strin
 
 #[test]
 fn events_transactions() {
-    fuzz_stream(Stream::Transactions, 150_000);
+    fuzz_stream(Stream::Transactions, 100_000);
 }
 
 #[test]
 fn events_behaviors() {
-    fuzz_stream(Stream::Behaviors, 150_000);
+    fuzz_stream(Stream::Behaviors, 100_000);
 }
 
 #[test]
 fn events_loans() {
-    fuzz_stream(Stream::Loans, 150_000);
+    fuzz_stream(Stream::Loans, 100_000);
 }
 
 #[test]
 fn events_customers() {
-    fuzz_stream(Stream::Customers, 150_000);
+    fuzz_stream(Stream::Customers, 100_000);
 }
 
 const TOML_DICT: &[&[u8]] = &[
