@@ -24,11 +24,12 @@
 //! # Atomicity and durability
 //! [`StateDir::commit`] puts a [`Checkpoint`]'s operations and the new meta record into one
 //! RocksDB `WriteBatch` and writes it with `sync = true`: once it returns `Ok`, the
-//! checkpoint survives a kill of the process or a power cut; if it fails or the process
-//! dies during it, none of it is visible after a reopen and the previous checkpoint is
-//! intact (RocksDB applies a batch whole or not at all, and WAL recovery stops at a torn
-//! record). [`StateDir::write`] gives the same guarantee without a meta change. So the data
-//! and `last()` always agree: every key holds what the checkpoint `last().seq` wrote.
+//! checkpoint survives a kill of the process or a power cut. RocksDB applies a batch whole
+//! or not at all, and WAL recovery stops at a torn record, so a commit that fails or is
+//! killed half-way leaves all of the checkpoint or none of it, never part, and the previous
+//! checkpoint intact. [`StateDir::write`] gives the same guarantee without a meta change.
+//! So the data and `last()` always agree: every key holds what the checkpoint `last().seq`
+//! (or a later `write`) wrote.
 //!
 //! # Versioning
 //! [`FORMAT_VERSION`] covers the marker, the column families and the meta records. A

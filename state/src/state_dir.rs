@@ -2,10 +2,11 @@
 //! opened and checked against the running configuration, written in synced atomic batches.
 //!
 //! ```text
-//!  open ─► inspect path ─► marker? ─► CURRENT sane? ─► RocksDB open (paranoid) ─► read and
-//!          (layout.rs)     version     MANIFEST there   SST sizes checked        verify `meta`
-//!                                                                                ─► fingerprint
-//! commit ─► WriteBatch { caller's ops …, meta["last"] = CheckpointMeta } ─► write, fsync WAL
+//! open:   inspect the path -> marker, its version -> CURRENT names a MANIFEST that exists
+//!         -> RocksDB open, paranoid (SST sizes against the MANIFEST, footers read)
+//!         -> read `meta` in full, checksums verified -> decode -> compare the fingerprint
+//! commit: WriteBatch { the caller's ops ..., meta["last"] = CheckpointMeta }
+//!         -> one write with sync = true (WAL appended and fsynced) -> last() updated
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use crate::meta::{
     decode_fingerprint, encode_fingerprint, fingerprint_changes, CheckpointMeta, Fingerprint,
     FORMAT_VERSION,
 };
+use crate::store::ScanItem;
 use crate::table::{Table, META_CF};
 
 /// Key of the last checkpoint's [`CheckpointMeta`] in the `meta` column family.
@@ -121,15 +123,24 @@ impl StateDir {
     }
 
     /// Writes `batch` and `meta` in one RocksDB `WriteBatch` and syncs the WAL before
-    /// returning: after `Ok`, the checkpoint survives a crash of the process or the machine;
-    /// after `Err`, the previous checkpoint is intact and none of `batch` is visible, now or
-    /// after a reopen.
+    /// returning (`WriteOptions::sync`): after `Ok`, the checkpoint survives a kill of the
+    /// process or a crash of the machine. A kill during the call leaves either all of it or
+    /// none of it, never part.
+    ///
+    /// After `Err` (disk full, an I/O error) the previous checkpoint is intact, [`last`] is
+    /// unchanged and none of `batch` is visible through this handle. RocksDB then refuses
+    /// further writes: drop the `StateDir` and open the directory again, and take the state
+    /// from that open's [`last`]. (A failure while the batch is being appended, such as disk
+    /// full, leaves it out after the reopen; a failure of the final fsync may leave it in,
+    /// whole, if the kernel wrote it anyway.)
     ///
     /// The store sets `meta.seq` to the last checkpoint's plus one (1 for the first),
-    /// `meta.format` to [`FORMAT_VERSION`] and `meta.fingerprint` to the directory's;
-    /// the caller's values of these three are ignored. The other fields are stored as given.
-    /// Returns the meta written. After an `Err` (disk full, an I/O error), RocksDB refuses
-    /// further writes: drop the `StateDir` and open the directory again.
+    /// `meta.format` to [`FORMAT_VERSION`] and `meta.fingerprint` to the directory's; the
+    /// caller's values of these three are ignored. The other fields are stored as given (the
+    /// store does not interpret `frontier` or the positions). Returns the meta written.
+    /// Cost: one copy of the batch into the `WriteBatch`, one WAL append, one fsync.
+    ///
+    /// [`last`]: StateDir::last
     pub fn commit(
         &mut self,
         batch: Checkpoint,
@@ -137,7 +148,12 @@ impl StateDir {
     ) -> Result<(CheckpointMeta, CommitStats), StateError> {
         let started = Instant::now();
         meta.format = FORMAT_VERSION;
-        meta.seq = self.last.as_ref().map_or(1, |m| m.seq + 1);
+        meta.seq = match &self.last {
+            None => 1,
+            Some(last) => last.seq.checked_add(1).ok_or_else(|| {
+                StateError::corrupt(&self.path, None, "the checkpoint seq is at its maximum")
+            })?,
+        };
         meta.fingerprint.clone_from(&self.fingerprint);
         let mut wb = self.write_batch(&batch);
         wb.put_cf(self.meta_cf(), LAST_KEY, meta.encode());
@@ -171,14 +187,12 @@ impl StateDir {
     }
 
     /// Every entry of `table` whose key starts with `prefix`, in key order, checksums
-    /// verified. Streams from a RocksDB iterator bounded above by the prefix's successor,
-    /// so it reads only the entries it yields; it sees the table as of the call (an implicit
-    /// snapshot). After an `Err` item the iterator ends.
-    pub fn scan<'a>(
-        &'a self,
-        table: Table,
-        prefix: &[u8],
-    ) -> impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), StateError>> + 'a {
+    /// verified ([`ScanItem`] is `Result<(Box<[u8]>, Box<[u8]>), StateError>`).
+    ///
+    /// Streams from a RocksDB iterator bounded above by the prefix's successor, so it reads
+    /// only the entries it yields, never the whole table first; it sees the table as of the
+    /// call (an implicit snapshot). After an `Err` item the iterator ends.
+    pub fn scan<'a>(&'a self, table: Table, prefix: &[u8]) -> impl Iterator<Item = ScanItem> + 'a {
         let mut opts = verifying();
         if let Some(upper) = prefix_successor(prefix) {
             opts.set_iterate_upper_bound(upper);
@@ -255,29 +269,28 @@ impl StateDir {
     }
 
     /// Removes the database under RocksDB's lock (so not while another process has it
-    /// open), then everything else but the marker.
+    /// open; `DestroyDB` takes the lock whatever state the files are in), then everything
+    /// else but the marker.
     fn wipe(path: &Path) -> Result<(), StateError> {
-        if path.join("CURRENT").exists() {
-            DB::destroy(&db_options(false), path).map_err(|e| from_rocksdb(path, "wipe", e))?;
-        }
+        DB::destroy(&db_options(false), path).map_err(|e| from_rocksdb(path, "wipe", e))?;
         layout::wipe_except_marker(path)
     }
 
     fn open_existing(path: &Path, expected: &Fingerprint) -> Result<StateDir, StateError> {
-        if !layout::check_current(path)? {
+        let Some(manifest) = layout::check_current(path)? else {
             // Creation stopped after the marker, before RocksDB wrote anything.
             return StateDir::create(path, expected);
-        }
+        };
         let opts = db_options(false);
         let cfs = DB::list_cf(&opts, path).map_err(|e| from_rocksdb(path, "open", e))?;
         let wanted = cf_names();
         if let Some(missing) = wanted.iter().find(|n| !cfs.iter().any(|c| c == *n)) {
-            let detail = format!("the column family {missing:?} is missing");
-            return Err(StateError::corrupt(path, None, detail));
+            let detail = format!("the MANIFEST lists no column family {missing:?}");
+            return Err(StateError::corrupt(path, Some(manifest), detail));
         }
         if let Some(extra) = cfs.iter().find(|c| !wanted.contains(&c.as_str())) {
-            let detail = format!("unknown column family {extra:?}");
-            return Err(StateError::corrupt(path, None, detail));
+            let detail = format!("the MANIFEST lists an unknown column family {extra:?}");
+            return Err(StateError::corrupt(path, Some(manifest), detail));
         }
         let db = DB::open_cf_descriptors(&opts, path, descriptors())
             .map_err(|e| from_rocksdb(path, "open", e))?;
