@@ -56,6 +56,9 @@ cat >"$WORK/cfg.toml" <<CONFIG
 [time]
 allowed_lateness = "1m"
 wall_clock_advance = false
+# Partitions read to their end stop holding the frontier back after 2 s, so that a run
+# processes while it reads and kills land in the middle of processing too.
+idle_timeout = "2s"
 
 [run]
 mode = "kafka"
@@ -75,10 +78,10 @@ CONFIG
 "$RW" replay --input "$WORK/book" --output "$WORK/replay" --config "$WORK/cfg.toml" \
   --workers 2 >"$WORK/replay.log" 2>&1 || fail "replay failed (see $WORK/replay.log)"
 
-# Kill points: uniformly random in [0.3 s, 2.5 s) after start, from SEED. They fall in the
+# Kill points: uniformly random in [0.5 s, 5 s) after start, from SEED. They fall in the
 # start (restore, seek), between and during checkpoints (every 100 ms), and in sends.
 say "seed $SEED; $KILLS kills"
-delays=$(python3 -c "import random; r=random.Random($SEED); print(' '.join(f'{r.uniform(0.3, 2.5):.2f}' for _ in range($KILLS)))")
+delays=$(python3 -c "import random; r=random.Random($SEED); print(' '.join(f'{r.uniform(0.5, 5.0):.2f}' for _ in range($KILLS)))")
 state="$WORK/state"
 init=--init-state
 killed=0
