@@ -91,7 +91,6 @@ wall_clock_advance = false
 
 [run]
 mode = "kafka"
-state_dir = "$WORK/state"
 
 [kafka]
 brokers = "$BROKER"
@@ -208,7 +207,7 @@ P1=$(free_port)
 HOSTS="127.0.0.1:$P0,127.0.0.1:$P1"
 for i in 0 1; do
   "$RW" run --config "$WORK/live.toml" --workers 1 --process "$i" --hosts "$HOSTS" \
-    --state-dir "$WORK/state-sigterm" >"$WORK/run-sigterm-$i.log" 2>&1 &
+    --state "$WORK/state-sigterm-$i" --init-state >"$WORK/run-sigterm-$i.log" 2>&1 &
   pids+=($!)
   eval "sig_pid_$i=$!"
 done
@@ -250,15 +249,21 @@ for i in 0 1; do
   wait "${!pid_var}" || rc=$?
   [ $rc -eq 0 ] || fail "riskwatch run (process $i) exited $rc after SIGTERM (see $WORK/run-sigterm-$i.log)"
 done
-python3 - "$WORK/state-sigterm" "$PARTITIONS" <<'PY' || fail "offsets not recorded on SIGTERM"
+for i in 0 1; do
+  "$RW" state inspect --state "$WORK/state-sigterm-$i" --config "$WORK/live.toml" --workers 1 \
+    --processes 2 >"$WORK/state-sigterm-$i.json" || fail "state of process $i cannot be read"
+done
+python3 - "$WORK" "$PARTITIONS" <<'PY' || fail "positions not checkpointed on SIGTERM"
 import json, sys
-files = [json.load(open(f"{sys.argv[1]}/offsets-process-{i}.json")) for i in (0, 1)]
-n = sum(len(o["positions"]) for o in files)
+files = [json.load(open(f"{sys.argv[1]}/state-sigterm-{i}.json")) for i in (0, 1)]
+positions = [p for f in files for p in f["positions"]]
+n = len(positions)
 assert n == 4 * int(sys.argv[2]), f"{n} positions"
-consumed = sum(max(p["next_offset"], 0) for o in files for p in o["positions"])
+consumed = sum(max(p["next_offset"] or 0, 0) for p in positions)
 assert consumed > 0, "nothing consumed"
-assert files[0]["complete_before"] == files[1]["complete_before"]
-print(f"kafka-e2e: SIGTERM to process 1: both exit 0, {n} partition offsets recorded "
-      f"({consumed} records consumed), complete before ts {files[0]['complete_before']}")
+fronts = [f["last"]["frontier"] for f in files]
+assert fronts[0] == fronts[1], f"frontiers {fronts}"
+print(f"kafka-e2e: SIGTERM to process 1: both exit 0, {n} partition positions checkpointed "
+      f"({consumed} records consumed), complete before ts {fronts[0]}")
 PY
 say "PASS"

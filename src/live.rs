@@ -43,7 +43,7 @@ use riskwatch_model::time::ceil_to;
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -68,8 +68,6 @@ pub struct LiveArgs {
     pub idle_check: Duration,
     /// Set to stop gracefully (signals, or the Kafka bench).
     pub stop: Arc<AtomicBool>,
-    /// Where to record consumed offsets; `run.state_dir` when absent.
-    pub state_dir: Option<PathBuf>,
     /// Checkpoint into and resume from this state directory.
     pub state: Option<crate::state::StateOptions>,
     /// Print a one-line summary on stdout at the end.
@@ -374,17 +372,12 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
     if let Some(r) = &args.reload {
         summary.reloads = r.events();
     }
-    let dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(&config.run.state_dir));
-    write_offsets(&dir, process, &summary)?;
     if args.print_summary {
         let changes = Reloads::counts(&summary.reloads);
         println!(
             "run (kafka, process {process}): {} records, {} alerts, {} decisions, {} cases, \
              {} rejected, {} late, {} backpressure pauses, {} redelivered, {} strategy changes \
-             applied, {} rejected; complete before ts {}; offsets in {}",
+             applied, {} rejected; complete before ts {}{}",
             summary.records.iter().sum::<u64>(),
             summary.alerts,
             summary.decisions,
@@ -396,8 +389,10 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
             changes.0,
             changes.1,
             summary.complete_before,
-            dir.join(format!("offsets-process-{process}.json"))
-                .display()
+            match &args.state {
+                Some(s) => format!("; state in {}", s.dir.display()),
+                None => String::new(),
+            }
         );
     }
     Ok(summary)
@@ -441,43 +436,6 @@ fn open_state(
         every: Duration::from_millis(opts.every),
         restore: std::sync::Mutex::new(restore),
     })))
-}
-
-fn write_offsets(dir: &Path, process: usize, summary: &LiveSummary) -> anyhow::Result<()> {
-    #[derive(Serialize)]
-    struct Position<'a> {
-        topic: &'a str,
-        partition: i32,
-        next_offset: i64,
-    }
-    #[derive(Serialize)]
-    struct Offsets<'a> {
-        process: usize,
-        complete_before: u64,
-        recorded_at: u64,
-        positions: Vec<Position<'a>>,
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(format!("offsets-process-{process}.json"));
-    let tmp = path.with_extension("json.tmp");
-    let body = Offsets {
-        process,
-        complete_before: summary.complete_before,
-        recorded_at: wall_clock_ms(),
-        positions: summary
-            .positions
-            .iter()
-            .map(|(t, p, o)| Position {
-                topic: t,
-                partition: *p,
-                next_offset: *o,
-            })
-            .collect(),
-    };
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&body)?)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }
 
 /// Writes the graph's output streams to their topics.

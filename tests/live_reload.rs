@@ -222,7 +222,6 @@ fn a_config_file_change_takes_effect_at_one_event_time_without_a_restart() {
             until_idle: false,
             idle_check: Duration::from_secs(1),
             stop: stop.clone(),
-            state_dir: Some(dir.join("state")),
             state: None,
             print_summary: false,
             reload: Some(handle.reloads.clone()),

@@ -79,22 +79,29 @@ pub struct StateArgs {
     /// exist unless --init-state is given.
     #[arg(long)]
     pub state: Option<PathBuf>,
-    /// With --state: create the state directory if it is missing or empty.
-    #[arg(long, requires = "state", conflicts_with = "fresh_state")]
+    /// Create the state directory if it is missing or empty.
+    #[arg(long, conflicts_with = "fresh_state")]
     pub init_state: bool,
-    /// With --state: wipe the riskwatch state in the directory and start empty.
-    #[arg(long, requires = "state")]
+    /// Wipe the riskwatch state in the state directory and start empty.
+    #[arg(long)]
     pub fresh_state: bool,
-    /// With --state: the checkpoint interval (event time in replay, wall time live), e.g.
-    /// `1d`, `30s`.
-    #[arg(long, requires = "state", value_parser = riskwatch::state::parse_every)]
+    /// The checkpoint interval (event time in replay, wall time live), e.g. `1d`, `30s`.
+    #[arg(long, value_parser = riskwatch::state::parse_every)]
     pub checkpoint_every: Option<u64>,
 }
 
 impl StateArgs {
-    /// The state options, with `default_every` when no interval is given.
-    pub fn options(&self, default_every: u64) -> Option<riskwatch::state::StateOptions> {
-        let dir = self.state.clone()?;
+    /// The state options, with `default_every` when no interval is given; `configured` is
+    /// the config's `run.state_dir`, used when --state is not given (empty: none).
+    pub fn options(
+        &self,
+        default_every: u64,
+        configured: &str,
+    ) -> Option<riskwatch::state::StateOptions> {
+        let dir = self
+            .state
+            .clone()
+            .or_else(|| (!configured.is_empty()).then(|| PathBuf::from(configured)))?;
         let mode = if self.fresh_state {
             riskwatch_state::OpenMode::Fresh
         } else if self.init_state {

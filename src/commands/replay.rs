@@ -86,7 +86,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     args.config_changes = changes;
     args.streams = streams;
     args.stop = Some(stop.clone());
-    args.state = a.state.options(riskwatch::state::DEFAULT_REPLAY_EVERY);
+    args.state = a.state.options(riskwatch::state::DEFAULT_REPLAY_EVERY, "");
     let metrics = a.metrics.start(&compiled)?;
     if let Some(m) = &metrics {
         m.ready.store(true, Ordering::SeqCst);

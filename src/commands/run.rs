@@ -28,9 +28,6 @@ pub struct Args {
     /// 1000).
     #[arg(long, requires = "until_idle")]
     idle_ms: Option<u64>,
-    /// Kafka mode: directory for the offsets file (default: run.state_dir of the config).
-    #[arg(long)]
-    state_dir: Option<PathBuf>,
     #[command(flatten)]
     metrics: MetricsArgs,
     #[command(flatten)]
@@ -45,7 +42,6 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         let not_here = [
             (a.until_idle, "--until-idle"),
             (a.idle_ms.is_some(), "--idle-ms"),
-            (a.state_dir.is_some(), "--state-dir"),
         ];
         if let Some((_, flag)) = not_here.iter().find(|(given, _)| *given) {
             return Err(Usage(format!(
@@ -82,12 +78,11 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
             until_idle: a.until_idle,
             idle_check: std::time::Duration::from_millis(a.idle_ms.unwrap_or(1000)),
             stop: stop.clone(),
-            state_dir: a.state_dir,
             state: a.state.options(if cfg.run.mode == RunMode::Kafka {
                 riskwatch::state::DEFAULT_LIVE_EVERY.as_millis() as u64
             } else {
                 riskwatch::state::DEFAULT_REPLAY_EVERY
-            }),
+            }, &cfg.run.state_dir),
             print_summary: true,
             reload: reload.map(|r| r.reloads),
             metrics,

@@ -1,7 +1,9 @@
 //! `riskwatch state`: look into a state directory (its last checkpoint, its size, its
 //! records as text).
 
+use riskwatch::live_checkpoint::SourceRecord;
 use riskwatch::replay::load_config;
+use riskwatch_dataflows::checkpoint::{self, Part};
 use riskwatch_state::{OpenMode, StateDir};
 use std::path::PathBuf;
 
@@ -50,9 +52,30 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     match a.what {
         What::Inspect(t) => {
             let dir = t.open()?;
+            // The live sources' positions, from each worker's source record.
+            let mut positions = Vec::new();
+            for (w, stored) in riskwatch::state::load(&dir, 0, t.workers * t.processes)?
+                .iter()
+                .enumerate()
+            {
+                let Some((k, v)) = stored.parts.get(&Part::Sources).and_then(|v| v.first())
+                else {
+                    continue;
+                };
+                let record: SourceRecord = checkpoint::decode(Part::Sources, k, v)?;
+                for p in record.source.parts {
+                    positions.push(serde_json::json!({
+                        "worker": w,
+                        "stream": p.stream.name(),
+                        "partition": p.partition,
+                        "next_offset": p.next_offset,
+                    }));
+                }
+            }
             let report = serde_json::json!({
                 "state": t.state.display().to_string(),
                 "last": dir.last(),
+                "positions": positions,
                 "bytes_on_disk": dir.size_on_disk(),
             });
             println!("{}", serde_json::to_string_pretty(&report)?);

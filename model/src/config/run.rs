@@ -16,8 +16,8 @@ pub struct RunConfig {
     pub input_dir: String,
     /// Files mode: directory for `alerts.ndjson`, `rejected.ndjson` and `summary.json`.
     pub output_dir: String,
-    /// Kafka mode: directory where each process records its consumed offsets on shutdown
-    /// (`offsets-process-<i>.json`).
+    /// The state directory `riskwatch run` checkpoints into and resumes from when
+    /// `--state` is not given; empty (the default) runs without durable state.
     pub state_dir: String,
     /// Kafka mode: at most this many records a worker takes from its consumer before it
     /// advances its input and steps the dataflow.
@@ -36,7 +36,7 @@ impl Default for RunConfig {
             mode: RunMode::Files,
             input_dir: "data/input".into(),
             output_dir: "data/output".into(),
-            state_dir: "data/state".into(),
+            state_dir: String::new(),
             poll_batch: 20_000,
             max_lag: Millis(10_000),
             max_pending_events: 500_000,
