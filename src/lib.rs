@@ -7,6 +7,7 @@
 //! - [`exit`]: the exit codes of every command, and which error gets which.
 //! - [`demo`]: `riskwatch demo` (generate, replay, report).
 //! - [`bench`]: `riskwatch bench` (replay throughput, open-loop latency).
+//! - [`bench_restart`]: `riskwatch bench --restart` (checkpoint cost, state size, restart time).
 //! - [`quality`]: detection quality against a generated book's truth.
 //! - [`compare`]: `riskwatch compare` (two configs backtested side by side).
 //! - [`metrics`]: the Prometheus registry and the `/metrics`, `/health`, `/ready` server.
@@ -20,6 +21,7 @@
 
 pub mod bench;
 pub mod bench_kafka;
+pub mod bench_restart;
 pub mod compare;
 pub mod demo;
 pub mod exit;

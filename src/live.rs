@@ -21,6 +21,7 @@
 //!   end is `TS` or the largest event time any worker saw, every input advances past it,
 //!   and every output at a time ≤ the end is emitted (as `riskwatch replay` does).
 
+use crate::live_checkpoint::{LiveCheckpoint, WorkerCheckpoints};
 use crate::pipeline::ClusterSpec;
 use crate::reload::{ReloadEvent, ReloadHandle, Reloads};
 use crate::replay::{replay, ReplayArgs};
@@ -30,7 +31,6 @@ use riskwatch_connectors::kafka::{
     assign_partitions, config as kafka_config, partition_counts, KafkaMetrics, KafkaSink,
     KafkaSource, SourceSettings, SourceStats,
 };
-use crate::live_checkpoint::{LiveCheckpoint, WorkerCheckpoints};
 use riskwatch_dataflows::checkpoint::WorkerState;
 use riskwatch_dataflows::graph::build_with_state;
 use riskwatch_dataflows::operators::evaluate::wall_clock_ms;
@@ -421,7 +421,10 @@ fn open_state(
                 frontier = last.frontier,
                 "restoring the last checkpoint"
             );
-            stored.into_iter().map(|s| Some((last.frontier, s))).collect()
+            stored
+                .into_iter()
+                .map(|s| Some((last.frontier, s)))
+                .collect()
         }
         None => vec![None; args.workers],
     };
@@ -615,9 +618,8 @@ fn worker_loop(
     let assignment = assign_partitions(&counts, index, peers);
     let plan = compiled.plan();
     let state = WorkerState::new(plan.strategies.clone());
-    let mut checkpoints = ckpt.map(|c| {
-        WorkerCheckpoints::new(worker, c.clone(), state.clone(), index % args.workers)
-    });
+    let mut checkpoints = ckpt
+        .map(|c| WorkerCheckpoints::new(worker, c.clone(), state.clone(), index % args.workers));
     let restored = match checkpoints.as_mut() {
         Some(c) => c.restore(&plan.layout)?,
         None => None,

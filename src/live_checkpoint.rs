@@ -25,11 +25,11 @@ use riskwatch_connectors::kafka::{KafkaSink, SourceCheckpoint};
 /// How long a checkpoint waits for the brokers to acknowledge the outputs before it.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 use riskwatch_dataflows::checkpoint::{self, Op, Part, Stored, WorkerState};
-use std::sync::{Arc, Mutex};
 use riskwatch_model::event::Event;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Inspect, Probe};
@@ -166,11 +166,8 @@ impl Rounds {
             Phase::Frozen => {
                 if !self.probe.less_than(&(2 * round + 1)) {
                     let heard = self.heard.borrow();
-                    let frontiers: Vec<u64> = heard
-                        .iter()
-                        .filter(|m| m.0 == round)
-                        .map(|m| m.2)
-                        .collect();
+                    let frontiers: Vec<u64> =
+                        heard.iter().filter(|m| m.0 == round).map(|m| m.2).collect();
                     debug_assert_eq!(frontiers.len(), self.peers);
                     let c = frontiers.into_iter().min().unwrap_or(0);
                     self.phase = Phase::Quiesce(c);
@@ -198,7 +195,6 @@ impl Rounds {
             self.phase = Phase::Barrier;
         }
     }
-
 }
 
 /// Checkpointing of a live run, shared by its workers.
@@ -262,11 +258,7 @@ impl WorkerCheckpoints {
         self.state
             .restore(frontier, &stored, layout)
             .map_err(|e| format!("restoring the state: {e}"))?;
-        let record = match stored
-            .parts
-            .get(&Part::Sources)
-            .and_then(|v| v.first())
-        {
+        let record = match stored.parts.get(&Part::Sources).and_then(|v| v.first()) {
             Some((k, v)) => checkpoint::decode::<SourceRecord>(Part::Sources, k, v)
                 .map_err(|e| format!("restoring the source: {e}"))?,
             None => SourceRecord {

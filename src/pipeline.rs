@@ -41,6 +41,8 @@ pub struct RunOutput {
     /// Why the run could not restore or checkpoint its state, if it could not; its outputs
     /// are then not to be used.
     pub failure: Option<String>,
+    /// Seconds the slowest worker took to restore its state (0 without a restore).
+    pub restore_s: f64,
 }
 
 /// Where a run's checkpoints go: one part per local worker per checkpoint time, taken while
@@ -291,16 +293,19 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         let state = WorkerState::new(plan.strategies.clone());
         let mut failure: Option<String> = None;
         let mut restored_at = 0u64;
+        let mut restore_s = 0.0f64;
         if let Some((at, stored)) = checkpoint.as_ref().and_then(|c| c.restore.as_ref()) {
             let mine = stored
                 .lock()
                 .expect("no worker panicked holding the restore lock")[index]
                 .take()
                 .unwrap_or_default();
+            let started = std::time::Instant::now();
             match state.restore(*at, &mine, &plan.layout) {
                 Ok(()) => restored_at = *at,
                 Err(e) => failure = Some(format!("restoring the state: {e}")),
             }
+            restore_s = started.elapsed().as_secs_f64();
         }
         let mut ckpt_times: std::collections::VecDeque<u64> = checkpoint
             .as_ref()
@@ -450,7 +455,9 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         let trace = trace
             .map(|t| std::mem::take(&mut *t.borrow_mut()))
             .unwrap_or_default();
-        (alerts, decisions, cases, stats, trace, end, failure)
+        (
+            alerts, decisions, cases, stats, trace, end, failure, restore_s,
+        )
     })
     .expect("timely workers start");
     if let Some(p) = &progress {
@@ -458,8 +465,9 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
     }
     let mut out = RunOutput::default();
     for result in guards.join() {
-        let (alerts, decisions, cases, stats, trace, end, failure) =
+        let (alerts, decisions, cases, stats, trace, end, failure, restore_s) =
             result.expect("a worker panicked");
+        out.restore_s = out.restore_s.max(restore_s);
         if out.failure.is_none() {
             out.failure = failure;
         }

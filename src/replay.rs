@@ -158,6 +158,32 @@ pub struct Summary {
     pub workers: usize,
     /// Wall-clock figures (vary between runs).
     pub timing: Timing,
+    /// With a state directory: the checkpoints this run took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoints: Option<CheckpointSummary>,
+}
+
+/// What the checkpoints of a run cost, and the state they left.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CheckpointSummary {
+    /// The frontier the run resumed from, if it resumed.
+    pub resumed_from: Option<u64>,
+    /// Seconds to open the state directory and load this process's records.
+    pub load_s: f64,
+    /// Seconds the slowest worker took to decode and restore its records.
+    pub restore_s: f64,
+    /// Checkpoints committed.
+    pub count: u64,
+    /// Bytes written by them.
+    pub bytes: u64,
+    /// Keys written by them.
+    pub keys: u64,
+    /// Seconds spent committing, in all.
+    pub commit_s: f64,
+    /// The longest commit, seconds.
+    pub max_commit_s: f64,
+    /// The state directory's size on disk at the end.
+    pub state_bytes: u64,
 }
 
 /// Wall-clock figures of a replay.
@@ -235,7 +261,9 @@ pub fn replay(
     let mut resumed_from: Option<u64> = None;
     let mut committer = None;
     let mut checkpointing = None;
+    let mut load_s = 0.0;
     if let Some(state_opts) = &args.state {
+        let load_start = Instant::now();
         let expected = crate::state::fingerprint(compiled, args.workers, processes);
         let dir = crate::state::open(state_opts, &expected)?;
         let mut restore = None;
@@ -256,6 +284,7 @@ pub fn replay(
                 "resuming from the last checkpoint"
             );
         }
+        load_s = load_start.elapsed().as_secs_f64();
         let skip = (reported as usize).min(rejected.len());
         rejected.drain(..skip);
         let from = resumed_from.unwrap_or(0);
@@ -321,8 +350,22 @@ pub fn replay(
     }
     opts.checkpoint = checkpointing;
     let out = run(compiled, events, opts);
+    let mut checkpoints = None;
     if let Some(c) = committer {
-        c.finish()?;
+        let figures = c.figures();
+        let dir = c.finish()?;
+        let f = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        checkpoints = Some(CheckpointSummary {
+            resumed_from,
+            load_s,
+            restore_s: out.restore_s,
+            count: f(&figures.checkpoints),
+            bytes: f(&figures.bytes),
+            keys: f(&figures.keys),
+            commit_s: f(&figures.micros) as f64 / 1e6,
+            max_commit_s: f(&figures.max_micros) as f64 / 1e6,
+            state_bytes: dir.size_on_disk(),
+        });
     }
     if let Some(e) = &out.failure {
         anyhow::bail!("{e}");
@@ -370,6 +413,7 @@ pub fn replay(
         end_ts: end,
         workers: args.workers,
         rejected: stats.rejected_by_reason.clone(),
+        checkpoints,
         ..Summary::default()
     };
     for s in names {

@@ -52,10 +52,34 @@ pub struct Args {
     /// Kafka bench: partitions per input topic.
     #[arg(long, default_value_t = 4)]
     partitions: i32,
+    /// Measure checkpoints and restarts instead: checkpoint cost in a replay, state bytes
+    /// per customer, and the time from a restart to running again.
+    #[arg(long, conflicts_with_all = ["kafka", "replay_only", "latency_only"])]
+    restart: bool,
+    /// Restart bench: checkpoint interval of event time.
+    #[arg(long, requires = "restart", default_value = "1d", value_parser = riskwatch::state::parse_every)]
+    checkpoint_every: u64,
 }
 
 /// Runs the benchmark and prints its table (or JSON).
 pub fn run(a: Args) -> anyhow::Result<i32> {
+    if a.restart {
+        let report =
+            riskwatch::bench_restart::bench_restart(&riskwatch::bench_restart::RestartBenchArgs {
+                customers: a.customers,
+                days: a.days,
+                runs: a.runs,
+                workers: a.workers.iter().copied().max().unwrap_or(2),
+                dir: a.dir,
+                every: a.checkpoint_every,
+            })?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", riskwatch::bench_restart::table(&report));
+        }
+        return Ok(riskwatch::exit::OK);
+    }
     if a.kafka {
         let report = bench_kafka(&KafkaBenchArgs {
             brokers: a.brokers.unwrap_or_default(),

@@ -78,11 +78,14 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
             until_idle: a.until_idle,
             idle_check: std::time::Duration::from_millis(a.idle_ms.unwrap_or(1000)),
             stop: stop.clone(),
-            state: a.state.options(if cfg.run.mode == RunMode::Kafka {
-                riskwatch::state::DEFAULT_LIVE_EVERY.as_millis() as u64
-            } else {
-                riskwatch::state::DEFAULT_REPLAY_EVERY
-            }, &cfg.run.state_dir),
+            state: a.state.options(
+                if cfg.run.mode == RunMode::Kafka {
+                    riskwatch::state::DEFAULT_LIVE_EVERY.as_millis() as u64
+                } else {
+                    riskwatch::state::DEFAULT_REPLAY_EVERY
+                },
+                &cfg.run.state_dir,
+            ),
             print_summary: true,
             reload: reload.map(|r| r.reloads),
             metrics,

@@ -58,8 +58,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
                 .iter()
                 .enumerate()
             {
-                let Some((k, v)) = stored.parts.get(&Part::Sources).and_then(|v| v.first())
-                else {
+                let Some((k, v)) = stored.parts.get(&Part::Sources).and_then(|v| v.first()) else {
                     continue;
                 };
                 let record: SourceRecord = checkpoint::decode(Part::Sources, k, v)?;

@@ -369,9 +369,9 @@ impl KafkaSource {
             // Resume a margin before the position and drop what comes before it as
             // redelivered: tansu 0.6 answers a fetch from inside a record batch with the
             // batch after it, which would skip records.
-            let offset = saved
-                .and_then(|c| c.next_offset)
-                .map_or(start, |o| Offset::Offset(o.saturating_sub(RESUME_MARGIN).max(0)));
+            let offset = saved.and_then(|c| c.next_offset).map_or(start, |o| {
+                Offset::Offset(o.saturating_sub(RESUME_MARGIN).max(0))
+            });
             tpl.add_partition_offset(topic, id.partition, offset)
                 .map_err(|e| ConnectorError::kafka("assign", e))?;
             let l = &mut lookup[id.stream as usize];
@@ -500,11 +500,21 @@ impl KafkaSource {
                     Some(next) if offset > next => {
                         // Even the margin fell after the position: read the partition from
                         // its start (what was received before is dropped below).
-                        tracing::warn!(stream = stream.name(), partition, offset, next,
-                            "resumed past the checkpoint's position: re-reading the partition");
+                        tracing::warn!(
+                            stream = stream.name(),
+                            partition,
+                            offset,
+                            next,
+                            "resumed past the checkpoint's position: re-reading the partition"
+                        );
                         let topic = self.topics[stream as usize].clone();
                         self.consumer
-                            .seek(&topic, partition, Offset::Beginning, Duration::from_secs(10))
+                            .seek(
+                                &topic,
+                                partition,
+                                Offset::Beginning,
+                                Duration::from_secs(10),
+                            )
                             .map_err(|e| ConnectorError::kafka("seek", e))?;
                         part.resuming = false;
                         continue;
