@@ -393,11 +393,7 @@ secret_env = "COLLECT_SECRET"
         assert_eq!(w.shadow, ShadowFilter::Exclude);
         assert!(w.wants(EventType::Case(CaseEvent::Closed), "baseline", false));
         assert!(!w.wants(EventType::Case(CaseEvent::Closed), "baseline", true));
-        assert!(w.wants(
-            EventType::Decision(DecisionKind::Freeze),
-            "baseline",
-            false
-        ));
+        assert!(w.wants(EventType::Decision(DecisionKind::Freeze), "baseline", false));
         assert!(!w.wants(
             EventType::Decision(DecisionKind::Unfreeze),
             "baseline",
@@ -419,7 +415,10 @@ secret_env = "COLLECT_SECRET"
     #[test]
     fn errors_name_the_key() {
         let cases = [
-            ("events = [\"case.*\", \"case.reopened\"]", "webhook[0].events[1]"),
+            (
+                "events = [\"case.*\", \"case.reopened\"]",
+                "webhook[0].events[1]",
+            ),
             ("url = \"ftp://x\"", "webhook[0].url"),
             ("url = \"https://u:p@x\"", "webhook[0].url"),
             ("name = \"has space\"", "webhook[0].name"),
