@@ -106,6 +106,9 @@ impl Checkpoint {
     }
 }
 
+/// One entry of a scan: key and value.
+pub type KeyValue = (Box<[u8]>, Box<[u8]>);
+
 /// An open state directory.
 pub struct StateDir {
     path: PathBuf,
@@ -170,7 +173,7 @@ impl StateDir {
         &'a self,
         table: Table,
         prefix: &'a [u8],
-    ) -> impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), StateError>> + 'a {
+    ) -> impl Iterator<Item = Result<KeyValue, StateError>> + 'a {
         self.db
             .iterator_cf(
                 self.cf(table),
