@@ -178,7 +178,9 @@ fn find_tls_error<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e ru
             return Some(tls);
         }
         current = match err.downcast_ref::<std::io::Error>() {
-            Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
             None => err.source(),
         };
     }

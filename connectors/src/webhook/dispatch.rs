@@ -360,7 +360,9 @@ impl Worker {
             let job = Job::new(entry);
             match self.lanes.get_mut(&job.entry.order_key) {
                 Some(lane) => {
-                    let at = lane.waiting.partition_point(|j| j.entry.seq <= job.entry.seq);
+                    let at = lane
+                        .waiting
+                        .partition_point(|j| j.entry.seq <= job.entry.seq);
                     lane.waiting.insert(at, job);
                 }
                 None => {

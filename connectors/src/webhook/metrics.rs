@@ -59,7 +59,10 @@ impl DeliveryCounters {
 
     /// The counters of endpoint `name`.
     pub fn get(&self, name: &str) -> Option<&EndpointCounters> {
-        self.endpoints.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+        self.endpoints
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c)
     }
 
     /// A copy of every endpoint's counters.

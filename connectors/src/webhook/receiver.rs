@@ -188,7 +188,9 @@ impl Receiver {
     /// Writes `event` to the output file and the in-memory record.
     fn record(&self, ledger: &mut Ledger, event: Accepted) {
         if let Some(out) = &self.inner.out {
-            let mut out = out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut out = out
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let line = serde_json::to_string(&event).expect("JSON values serialize");
             if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
                 tracing::error!(error = %e, "receiver: cannot write the output file");
@@ -275,7 +277,10 @@ fn accept(r: &Receiver, id: &str, body: &[u8]) -> (StatusCode, Response) {
     };
     // 3. Order case events by seq.
     let case = event.event_type.starts_with("case.").then(|| {
-        let case_id = event.data["case_id"].as_str().unwrap_or_default().to_string();
+        let case_id = event.data["case_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         (case_id, event.data["seq"].as_u64().unwrap_or(0))
     });
     let Some((case_id, seq)) = case else {
@@ -290,16 +295,15 @@ fn accept(r: &Receiver, id: &str, body: &[u8]) -> (StatusCode, Response) {
         tracing::info!(case_id = %case_id, seq, waiting_for = next, "receiver: holding a case event until the gap is filled");
         ledger.held.entry(case_id).or_default().insert(seq, event);
         ledger.stats.held += 1;
-        return answer(StatusCode::ACCEPTED, format!("held: waiting for seq {next}\n"));
+        return answer(
+            StatusCode::ACCEPTED,
+            format!("held: waiting for seq {next}\n"),
+        );
     }
     // 4. Process it, then every held successor it unblocks.
     r.record(&mut ledger, event);
     let mut next = seq + 1;
-    while let Some(e) = ledger
-        .held
-        .get_mut(&case_id)
-        .and_then(|h| h.remove(&next))
-    {
+    while let Some(e) = ledger.held.get_mut(&case_id).and_then(|h| h.remove(&next)) {
         ledger.stats.held -= 1;
         r.record(&mut ledger, e);
         next += 1;

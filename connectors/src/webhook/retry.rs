@@ -95,7 +95,9 @@ impl Backoff {
 
     /// The ceiling of the wait before retry `n` (1-based).
     pub fn ceiling(&self, n: u32) -> Duration {
-        let factor = 1u32.checked_shl(n.saturating_sub(1).min(31)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(n.saturating_sub(1).min(31))
+            .unwrap_or(u32::MAX);
         self.initial.saturating_mul(factor).min(self.max)
     }
 
@@ -125,7 +127,11 @@ mod tests {
     fn status_codes_classify_as_the_table_says() {
         let now = SystemTime::now();
         assert_eq!(classify_status(204, None, now), Outcome::Delivered);
-        for (code, reason) in [(404, "http_4xx:404"), (410, "http_4xx:410"), (301, "http_3xx:301")] {
+        for (code, reason) in [
+            (404, "http_4xx:404"),
+            (410, "http_4xx:410"),
+            (301, "http_3xx:301"),
+        ] {
             assert_eq!(
                 classify_status(code, Some("5"), now),
                 Outcome::Dead {
@@ -148,9 +154,15 @@ mod tests {
     fn retry_after_takes_seconds_or_an_http_date() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
-        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
         let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(30))
+        );
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);

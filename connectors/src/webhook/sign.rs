@@ -31,7 +31,9 @@ fn parse_secrets(text: &str, check_length: bool) -> Result<Vec<Webhook>, String>
     for (i, secret) in text.split_whitespace().enumerate() {
         let n = i + 1;
         let Some(b64) = secret.strip_prefix(SECRET_PREFIX) else {
-            return Err(format!("secret {n} does not start with \"{SECRET_PREFIX}\""));
+            return Err(format!(
+                "secret {n} does not start with \"{SECRET_PREFIX}\""
+            ));
         };
         use base64::Engine as _;
         let bytes = base64::engine::general_purpose::STANDARD

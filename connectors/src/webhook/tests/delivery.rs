@@ -37,7 +37,12 @@ async fn chaos_every_entry_delivered_once_in_case_order_and_retry_after_honoured
     let mut entries = Vec::new();
     for c in 0..30u64 {
         for seq in 1..=4 {
-            entries.push(entry("collect", &format!("c-{c}"), seq, 1_000 + c * 10 + seq));
+            entries.push(entry(
+                "collect",
+                &format!("c-{c}"),
+                seq,
+                1_000 + c * 10 + seq,
+            ));
         }
     }
     for a in 0..60u64 {
@@ -52,7 +57,13 @@ async fn chaos_every_entry_delivered_once_in_case_order_and_retry_after_honoured
     // Drained: nothing pending, nothing dead, everything in the delivered ledger.
     assert_eq!(t.outbox.depth().unwrap(), 0);
     let dead = t.outbox.dead_letters().unwrap();
-    assert!(dead.is_empty(), "{:?}", dead.iter().map(|d| (&d.entry.id, &d.reason)).collect::<Vec<_>>());
+    assert!(
+        dead.is_empty(),
+        "{:?}",
+        dead.iter()
+            .map(|d| (&d.entry.id, &d.reason))
+            .collect::<Vec<_>>()
+    );
     for e in &entries {
         assert!(t.outbox.is_delivered("collect", &e.id).unwrap(), "{}", e.id);
     }
@@ -64,7 +75,10 @@ async fn chaos_every_entry_delivered_once_in_case_order_and_retry_after_honoured
     assert_eq!(unique, entries.iter().map(|e| e.id.as_str()).collect());
     let stats = receiver.stats();
     assert_eq!(stats.unauthorized, 0);
-    assert!(stats.chaos > 0, "the chaos seed injects failures: {stats:?}");
+    assert!(
+        stats.chaos > 0,
+        "the chaos seed injects failures: {stats:?}"
+    );
     // Per-case order: the receiver never had to hold an event for a gap, and recorded
     // each case's events in seq order.
     assert_eq!(stats.held, 0);
@@ -196,7 +210,11 @@ async fn a_spawned_dispatcher_delivers_after_notify_and_shuts_down() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(t.outbox.depth().unwrap(), 0, "acks are recorded before it stops");
+    assert_eq!(
+        t.outbox.depth().unwrap(),
+        0,
+        "acks are recorded before it stops"
+    );
 }
 
 /// Deliveries per second with signing, to the receiver kit on loopback (verifying every

@@ -3,9 +3,7 @@
 use super::super::event::{entries_for, OutputRef};
 use super::endpoint_config;
 use riskwatch_model::config::{EventPattern, Severity, ShadowFilter};
-use riskwatch_model::output::{
-    Alert, Case, CaseEvent, CaseStage, Decision, DecisionKind, Reason,
-};
+use riskwatch_model::output::{Alert, Case, CaseEvent, CaseStage, Decision, DecisionKind, Reason};
 
 pub fn alert(shadow: bool) -> Alert {
     Alert {
@@ -79,13 +77,24 @@ fn ids_order_keys_and_types_follow_the_output() {
     let c = case(3, CaseEvent::Escalated);
     let all = [endpoint_config("all", "http://127.0.0.1:1/")];
     let [ea] = entries_for(OutputRef::Alert(&a), &all).try_into().unwrap();
-    assert_eq!((ea.id.as_str(), ea.order_key.as_str(), ea.seq), ("a-1", "a-1", 0));
+    assert_eq!(
+        (ea.id.as_str(), ea.order_key.as_str(), ea.seq),
+        ("a-1", "a-1", 0)
+    );
     assert_eq!(ea.event_type, "alert.raised");
     assert_eq!(ea.time, a.ts);
-    let [ed] = entries_for(OutputRef::Decision(&d), &all).try_into().unwrap();
-    assert_eq!((ed.id.as_str(), ed.event_type.as_str()), ("d-1", "decision.freeze"));
+    let [ed] = entries_for(OutputRef::Decision(&d), &all)
+        .try_into()
+        .unwrap();
+    assert_eq!(
+        (ed.id.as_str(), ed.event_type.as_str()),
+        ("d-1", "decision.freeze")
+    );
     let [ec] = entries_for(OutputRef::Case(&c), &all).try_into().unwrap();
-    assert_eq!((ec.id.as_str(), ec.order_key.as_str(), ec.seq), ("c-1:3", "c-1", 3));
+    assert_eq!(
+        (ec.id.as_str(), ec.order_key.as_str(), ec.seq),
+        ("c-1:3", "c-1", 3)
+    );
     assert_eq!(ec.event_type, "case.escalated");
 }
 
@@ -97,7 +106,9 @@ fn the_envelope_is_the_record_under_type_and_event_time() {
     let record = serde_json::to_string(&a).unwrap();
     assert_eq!(
         text,
-        format!(r#"{{"type":"alert.raised","timestamp":"2024-03-01T08:30:00.250Z","data":{record}}}"#)
+        format!(
+            r#"{{"type":"alert.raised","timestamp":"2024-03-01T08:30:00.250Z","data":{record}}}"#
+        )
     );
     // Deterministic: the same record gives the same bytes.
     assert_eq!(OutputRef::Alert(&a).envelope(), body);
@@ -122,7 +133,10 @@ fn endpoint_filters_select_by_type_strategy_and_shadow() {
             .collect()
     };
     assert_eq!(names(OutputRef::Alert(&alert(false))), ["everything"]);
-    assert_eq!(names(OutputRef::Alert(&alert(true))), ["shadow", "everything"]);
+    assert_eq!(
+        names(OutputRef::Alert(&alert(true))),
+        ["shadow", "everything"]
+    );
     // The decision is the challenger's: the freeze endpoint takes baseline's only.
     assert_eq!(names(OutputRef::Decision(&decision())), ["everything"]);
     assert_eq!(

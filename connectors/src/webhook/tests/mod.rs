@@ -38,10 +38,8 @@ impl Drop for TempState {
 }
 
 pub fn temp_state(name: &str) -> TempState {
-    let path = std::env::temp_dir().join(format!(
-        "riskwatch-webhook-{name}-{}",
-        std::process::id()
-    ));
+    let path =
+        std::env::temp_dir().join(format!("riskwatch-webhook-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&path);
     let store = StateDir::open(&path, OpenMode::CreateIfMissing, &Fingerprint::new())
         .expect("opens a new state directory");
@@ -111,8 +109,8 @@ pub fn entry(endpoint: &str, order_key: &str, seq: u64, time: u64) -> OutboxEntr
 
 /// The receiver kit on 127.0.0.1:0, served on the current runtime until the test ends.
 pub async fn start_receiver(chaos: Chaos) -> (Receiver, SocketAddr) {
-    let receiver = Receiver::new(Verifier::new(SECRET).expect("secret"), None, chaos)
-        .expect("receiver");
+    let receiver =
+        Receiver::new(Verifier::new(SECRET).expect("secret"), None, chaos).expect("receiver");
     let addr = serve_router(receiver.router()).await;
     (receiver, addr)
 }

@@ -15,7 +15,11 @@ async fn post(addr: SocketAddr, headers: &[(&str, String)], body: &[u8]) -> (u16
         request = request.header(*k, v);
     }
     let response = client
-        .request(request.body(Full::new(Bytes::copy_from_slice(body))).unwrap())
+        .request(
+            request
+                .body(Full::new(Bytes::copy_from_slice(body)))
+                .unwrap(),
+        )
         .await
         .expect("the receiver answers");
     let status = response.status().as_u16();
@@ -65,13 +69,17 @@ async fn bad_missing_or_stale_signatures_are_refused_with_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_are_answered_200_and_not_recorded_again() {
-    let out = std::env::temp_dir().join(format!("riskwatch-receiver-{}.ndjson", std::process::id()));
+    let out =
+        std::env::temp_dir().join(format!("riskwatch-receiver-{}.ndjson", std::process::id()));
     let _ = std::fs::remove_file(&out);
-    let receiver = Receiver::new(Verifier::new(SECRET).unwrap(), Some(&out), Chaos::default())
-        .unwrap();
+    let receiver =
+        Receiver::new(Verifier::new(SECRET).unwrap(), Some(&out), Chaos::default()).unwrap();
     let addr = serve_router(receiver.router()).await;
     let e = entry("x", "d-1", 0, 5);
-    assert_eq!(post(addr, &signed(&e, now()), &e.body).await, (200, "ok\n".into()));
+    assert_eq!(
+        post(addr, &signed(&e, now()), &e.body).await,
+        (200, "ok\n".into())
+    );
     let (status, text) = post(addr, &signed(&e, now()), &e.body).await;
     assert_eq!((status, text.as_str()), (200, "duplicate\n"));
     assert_eq!(receiver.recorded().len(), 1);
@@ -128,5 +136,8 @@ fn chaos_choices_are_deterministic_per_id_and_arrival() {
         assert_eq!(a.chaos_choice(&id, 0), b.chaos_choice(&id, 0));
         failures += usize::from(a.chaos_choice(&id, 0).0.is_some());
     }
-    assert!((330..470).contains(&failures), "{failures} of 1000 fail at 0.4");
+    assert!(
+        (330..470).contains(&failures),
+        "{failures} of 1000 fail at 0.4"
+    );
 }

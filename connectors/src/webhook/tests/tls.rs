@@ -27,7 +27,11 @@ fn private_ca() -> (String, CertificateDer<'static>, PrivateKeyDer<'static>) {
 }
 
 /// Serves the receiver kit over TLS on 127.0.0.1:0.
-async fn serve_tls(receiver: &Receiver, cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> SocketAddr {
+async fn serve_tls(
+    receiver: &Receiver,
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+) -> SocketAddr {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -90,7 +94,11 @@ async fn https_round_trip_with_a_private_ca_and_untrusted_certificates_dead_lett
     assert_eq!(dead[0].reason, "tls:unknown_issuer");
     let snap = dispatcher.counters().snapshot();
     assert_eq!((snap[0].delivered, snap[0].dead), (3, 0));
-    assert_eq!((snap[1].retried, snap[1].dead), (0, 1), "a TLS error is permanent");
+    assert_eq!(
+        (snap[1].retried, snap[1].dead),
+        (0, 1),
+        "a TLS error is permanent"
+    );
 }
 
 #[test]
