@@ -5,7 +5,7 @@
 //! | 0 | success; also `run` stopped by a signal after a graceful stop |
 //! | 1 | a runtime failure (a broker, the dataflow, anything not below) |
 //! | 2 | usage: an unknown flag, a bad value, or a flag that does not apply |
-//! | 66 | an input is missing or unusable: no input directory, an absent stream, a dangling symlink, an unreadable input file |
+//! | 66 | an input is missing or unusable: no input directory, an absent stream, a dangling symlink, an unreadable input file; a missing state directory (`redeliver`) |
 //! | 74 | an I/O error writing outputs (disk full, read-only, permission denied) |
 //! | 78 | an invalid config: the message names the key, or the config file's path |
 //! | 130 | a batch command (`replay`, `demo`, `compare`) stopped by SIGINT; outputs up to `stopped_at` are complete |
@@ -16,6 +16,7 @@
 
 use riskwatch_connectors::error::ConnectorError;
 use riskwatch_model::config::ConfigError;
+use riskwatch_state::StateError;
 
 /// Success.
 pub const OK: i32 = 0;
@@ -55,11 +56,16 @@ pub fn code_for(err: &anyhow::Error) -> i32 {
         if cause.is::<ConfigError>() || cause.is::<ConfigFile>() {
             return CONFIG;
         }
+        if let Some(StateError::Missing { .. } | StateError::NotStateDir { .. }) =
+            cause.downcast_ref::<StateError>()
+        {
+            return NO_INPUT;
+        }
         if let Some(c) = cause.downcast_ref::<ConnectorError>() {
             return match c {
                 ConnectorError::Input { .. } => NO_INPUT,
                 ConnectorError::Io { .. } => IO_ERROR,
-                ConnectorError::Config(_) => CONFIG,
+                ConnectorError::Config(_) | ConnectorError::Webhook { .. } => CONFIG,
                 _ => FAILURE,
             };
         }

@@ -448,6 +448,40 @@ secret_env = "COLLECT_SECRET"
         assert_eq!(err.key, "webhook[1].name");
     }
 
+    /// The shipped config's commented `[[webhook]]` example loads, and every default it
+    /// lists is the built-in one.
+    #[test]
+    fn the_shipped_example_endpoint_loads_with_the_defaults_it_states() {
+        let start = crate::config::DEFAULT_CONFIG
+            .find("# [[webhook]]")
+            .expect("the shipped config documents [[webhook]]");
+        let example: String = crate::config::DEFAULT_CONFIG[start..]
+            .lines()
+            .map_while(|l| l.strip_prefix("# "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = Config::from_toml(&example).unwrap();
+        let w = &c.webhooks[0];
+        let defaults = WebhookConfig::new(&w.name, &w.url, w.events.clone());
+        assert_eq!(
+            (
+                w.timeout,
+                w.concurrency,
+                w.max_attempts,
+                w.backoff_initial,
+                w.backoff_max
+            ),
+            (
+                defaults.timeout,
+                defaults.concurrency,
+                defaults.max_attempts,
+                defaults.backoff_initial,
+                defaults.backoff_max
+            )
+        );
+        assert_eq!(w.shadow, defaults.shadow);
+    }
+
     #[test]
     fn shadow_filters_admit_what_they_say() {
         assert!(ShadowFilter::Exclude.admits(false) && !ShadowFilter::Exclude.admits(true));
