@@ -44,7 +44,9 @@ pub(crate) fn inspect(path: &Path) -> Result<Found, StateError> {
              with {INIT_FLAG}"
         )));
     }
-    let names = entries(path)?;
+    let mut names = entries(path)?;
+    // A marker's temporary file alone: creation stopped before the marker was in place.
+    names.retain(|n| *n != marker_tmp());
     if names.is_empty() {
         return Ok(Found::Empty);
     }
@@ -99,13 +101,18 @@ fn parse_marker(text: &[u8]) -> Result<u32, String> {
 pub(crate) fn write_marker(path: &Path, format: u32) -> Result<(), StateError> {
     let fail = |e: std::io::Error| StateError::io(path, "write marker", &e);
     fs::create_dir_all(path).map_err(fail)?;
-    let tmp = path.join(format!("{MARKER}.tmp"));
+    let tmp = path.join(marker_tmp());
     let mut file = fs::File::create(&tmp).map_err(fail)?;
     write!(file, "{MARKER_HEADER}\nformat {format}\n").map_err(fail)?;
     file.sync_all().map_err(fail)?;
     drop(file);
     fs::rename(&tmp, path.join(MARKER)).map_err(fail)?;
     sync_dir(path).map_err(fail)
+}
+
+/// The temporary file the marker is written to before it is renamed into place.
+fn marker_tmp() -> String {
+    format!("{MARKER}.tmp")
 }
 
 fn sync_dir(path: &Path) -> std::io::Result<()> {
@@ -164,8 +171,8 @@ pub(crate) fn check_current(path: &Path) -> Result<Option<PathBuf>, StateError> 
 
 /// Removes every entry of the state directory except the marker, which stays until the
 /// caller writes a new one. The caller has already had RocksDB's `DestroyDB` remove the
-/// database's own files under its lock, so a directory another process has open is never
-/// reached here.
+/// database's own files under the database's lock, so a directory another process has open
+/// is never reached here.
 pub(crate) fn wipe_except_marker(path: &Path) -> Result<(), StateError> {
     for name in entries(path)? {
         if name == MARKER {

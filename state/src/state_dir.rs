@@ -269,11 +269,10 @@ impl StateDir {
     }
 
     /// Removes the database under RocksDB's lock (so not while another process has it
-    /// open), then everything else but the marker.
+    /// open; `DestroyDB` takes the lock whatever state the files are in), then everything
+    /// else but the marker.
     fn wipe(path: &Path) -> Result<(), StateError> {
-        if path.join("CURRENT").exists() {
-            DB::destroy(&db_options(false), path).map_err(|e| from_rocksdb(path, "wipe", e))?;
-        }
+        DB::destroy(&db_options(false), path).map_err(|e| from_rocksdb(path, "wipe", e))?;
         layout::wipe_except_marker(path)
     }
 

@@ -167,6 +167,39 @@ fn interrupted_creation_is_finished() {
 }
 
 #[test]
+fn interrupted_marker_write_is_an_empty_dir() {
+    let tmp = TempDir::new("marker-tmp");
+    fs::create_dir_all(tmp.path()).unwrap();
+    fs::write(
+        tmp.path().join(format!("{MARKER_FILE}.tmp")),
+        b"riskwatch st",
+    )
+    .unwrap();
+    let err = open_mode(tmp.path(), OpenMode::Existing).unwrap_err();
+    assert!(err.to_string().contains("empty directory"), "{err}");
+    assert!(open_mode(tmp.path(), OpenMode::CreateIfMissing)
+        .unwrap()
+        .last()
+        .is_none());
+}
+
+#[test]
+fn missing_fingerprint_of_an_empty_state_is_restored() {
+    // Creation stopped after RocksDB created the database, before the fingerprint record.
+    let tmp = TempDir::new("no-fingerprint");
+    drop(fresh(tmp.path()));
+    let db = crate::support::raw_db(tmp.path());
+    db.delete_cf(db.cf_handle("meta").unwrap(), b"fingerprint")
+        .unwrap();
+    drop(db);
+    assert!(open(tmp.path()).last().is_none());
+    // The record is back: another fingerprint is refused.
+    let other = riskwatch_state::Fingerprint::new();
+    let err = StateDir::open(tmp.path(), OpenMode::Existing, &other).unwrap_err();
+    assert!(matches!(err, StateError::ConfigChanged { .. }), "{err:?}");
+}
+
+#[test]
 fn works_as_a_trait_object() {
     let tmp = TempDir::new("dyn");
     let mut store: Box<dyn StateStore + Send> = Box::new(fresh(tmp.path()));
