@@ -371,6 +371,7 @@ pub fn bench_kafka(args: &KafkaBenchArgs) -> anyhow::Result<KafkaBenchReport> {
                 idle_check: Duration::from_millis(500),
                 stop: stop.clone(),
                 state_dir: Some(args.dir.join("kafka-state")),
+                state: None,
                 print_summary: false,
                 reload: None,
                 metrics: None,

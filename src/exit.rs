@@ -5,9 +5,9 @@
 //! | 0 | success; also `run` stopped by a signal after a graceful stop |
 //! | 1 | a runtime failure (a broker, the dataflow, anything not below) |
 //! | 2 | usage: an unknown flag, a bad value, or a flag that does not apply |
-//! | 66 | an input is missing or unusable: no input directory, an absent stream, a dangling symlink, an unreadable input file; a missing state directory (`redeliver`) |
-//! | 74 | an I/O error writing outputs (disk full, read-only, permission denied) |
-//! | 78 | an invalid config: the message names the key, or the config file's path |
+//! | 66 | an input is missing or unusable: no input directory, an absent stream, a dangling symlink, an unreadable input file; a state directory that is missing (without `--init-state`), not a state directory, or corrupted |
+//! | 74 | an I/O error writing outputs or checkpoints (disk full, read-only, permission denied) |
+//! | 78 | an invalid config: the message names the key, or the config file's path; a state directory written under another window or time config, or format version |
 //! | 130 | a batch command (`replay`, `demo`, `compare`) stopped by SIGINT; outputs up to `stopped_at` are complete |
 //! | 143 | the same, stopped by SIGTERM |
 //!
@@ -16,7 +16,6 @@
 
 use riskwatch_connectors::error::ConnectorError;
 use riskwatch_model::config::ConfigError;
-use riskwatch_state::StateError;
 
 /// Success.
 pub const OK: i32 = 0;
@@ -56,21 +55,31 @@ pub fn code_for(err: &anyhow::Error) -> i32 {
         if cause.is::<ConfigError>() || cause.is::<ConfigFile>() {
             return CONFIG;
         }
-        if let Some(StateError::Missing { .. } | StateError::NotStateDir { .. }) =
-            cause.downcast_ref::<StateError>()
-        {
-            return NO_INPUT;
+        if let Some(s) = cause.downcast_ref::<riskwatch_state::StateError>() {
+            return state_code(s);
         }
         if let Some(c) = cause.downcast_ref::<ConnectorError>() {
             return match c {
                 ConnectorError::Input { .. } => NO_INPUT,
                 ConnectorError::Io { .. } => IO_ERROR,
                 ConnectorError::Config(_) | ConnectorError::Webhook { .. } => CONFIG,
+                // Transparent: the state error is not in the chain of sources.
+                ConnectorError::State(s) => state_code(s),
                 _ => FAILURE,
             };
         }
     }
     FAILURE
+}
+
+/// The exit code of a state directory error.
+fn state_code(s: &riskwatch_state::StateError) -> i32 {
+    use riskwatch_state::StateError as E;
+    match s {
+        E::Missing { .. } | E::NotStateDir { .. } | E::Corrupt { .. } => NO_INPUT,
+        E::Version { .. } | E::ConfigChanged { .. } => CONFIG,
+        E::Io { .. } => IO_ERROR,
+    }
 }
 
 /// The exit code of a batch command stopped by the signal numbered `signal` (0: none).

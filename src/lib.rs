@@ -3,6 +3,7 @@
 //! - [`pipeline`]: runs the dataflow over in-memory events on W worker threads.
 //! - [`replay`]: `riskwatch replay` (files in, files out) and config loading.
 //! - [`reload`]: live strategy changes in `riskwatch run` (file change, SIGHUP).
+//! - [`state`]: state directories: fingerprints, restoring, the checkpoint committer.
 //! - [`exit`]: the exit codes of every command, and which error gets which.
 //! - [`demo`]: `riskwatch demo` (generate, replay, report).
 //! - [`bench`]: `riskwatch bench` (replay throughput, open-loop latency).
@@ -28,3 +29,4 @@ pub mod produce;
 pub mod quality;
 pub mod reload;
 pub mod replay;
+pub mod state;

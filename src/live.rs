@@ -68,6 +68,8 @@ pub struct LiveArgs {
     pub stop: Arc<AtomicBool>,
     /// Where to record consumed offsets; `run.state_dir` when absent.
     pub state_dir: Option<PathBuf>,
+    /// Checkpoint into and resume from this state directory.
+    pub state: Option<crate::state::StateOptions>,
     /// Print a one-line summary on stdout at the end.
     pub print_summary: bool,
     /// Live strategy changes (process 0 only; see [`crate::reload`]): worker 0 takes each
@@ -196,6 +198,7 @@ fn run_files(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
             config_changes: Vec::new(),
             streams: None,
             stop: Some(args.stop.clone()),
+            state: args.state.clone(),
         },
     )?;
     if let Some(m) = &args.metrics {

@@ -5,7 +5,9 @@
 //! `InputSession` in chunks that span many ticks, and the run stops once the frontier has
 //! passed the end time; outputs after the end are not emitted.
 
-use riskwatch_dataflows::graph::{build, FeatureSnapshot};
+use riskwatch_dataflows::checkpoint::{Op, Stored, WorkerState};
+use riskwatch_dataflows::evaluate::Output;
+use riskwatch_dataflows::graph::{build_with_state, FeatureSnapshot};
 use riskwatch_dataflows::operators::ledger::{AccountUpdate, Change};
 use riskwatch_dataflows::plan::Compiled;
 use riskwatch_dataflows::stats::Stats;
@@ -17,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::Exchange as _;
-use timely::dataflow::operators::Probe;
+use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
 /// What a run produced.
@@ -36,6 +38,41 @@ pub struct RunOutput {
     /// When a stop was asked for: every output at a time up to this one was emitted, and
     /// nothing later.
     pub stopped_at: Option<u64>,
+    /// Why the run could not restore or checkpoint its state, if it could not; its outputs
+    /// are then not to be used.
+    pub failure: Option<String>,
+}
+
+/// Where a run's checkpoints go: one part per local worker per checkpoint time, taken while
+/// the dataflow is quiescent there (see [`riskwatch_dataflows::checkpoint`]).
+pub trait CheckpointSink: Send + Sync {
+    /// Local worker `worker`'s changes for the checkpoint at `frontier`, with the outputs
+    /// it produced since its previous part (times before `frontier`).
+    fn part(&self, worker: usize, frontier: u64, ops: Vec<Op>, outputs: Vec<(u64, Output)>);
+    /// The first failure of a commit, if any; the run stops on it.
+    fn failure(&self) -> Option<String>;
+}
+
+/// Checkpointing and restoring of a run.
+pub struct Checkpointing {
+    /// Checkpoint times, ascending (each a frontier: the state before it).
+    pub times: Vec<u64>,
+    /// Also checkpoint at the end of the run (at `end + 1`).
+    pub at_end: bool,
+    /// Where the parts go.
+    pub sink: Arc<dyn CheckpointSink>,
+    /// The restored frontier and each local worker's stored records, when resuming.
+    pub restore: Option<(u64, Mutex<Vec<Option<Stored>>>)>,
+}
+
+impl std::fmt::Debug for Checkpointing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpointing")
+            .field("times", &self.times.len())
+            .field("at_end", &self.at_end)
+            .field("restore", &self.restore.as_ref().map(|r| r.0))
+            .finish()
+    }
 }
 
 /// A stop asked of a running replay (a signal), and the time the workers agree to stop
@@ -149,6 +186,8 @@ pub struct RunOptions {
     /// Set (by a signal) to stop early; the run then ends at a time every worker agrees
     /// on, with every output before it complete (single process only).
     pub stop: Option<Arc<AtomicBool>>,
+    /// Checkpoints, and the state to start from.
+    pub checkpoint: Option<Arc<Checkpointing>>,
 }
 
 /// This process's place in a timely cluster (timely's own cluster mode over TCP).
@@ -188,6 +227,7 @@ impl RunOptions {
             cluster: None,
             config_changes: Vec::new(),
             stop: None,
+            checkpoint: None,
         }
     }
 }
@@ -246,28 +286,99 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
             differential_dataflow::input::InputSession::<u64, AccountUpdate, isize>::new();
         let dataflow = worker.next_dataflow_index();
         let peers = worker.peers();
+        let global = worker.index() as u32;
+        let checkpoint = opts.checkpoint.clone();
+        let state = WorkerState::new(plan.strategies.clone());
+        let mut failure: Option<String> = None;
+        let mut restored_at = 0u64;
+        if let Some((at, stored)) = checkpoint.as_ref().and_then(|c| c.restore.as_ref()) {
+            let mine = stored
+                .lock()
+                .expect("no worker panicked holding the restore lock")[index]
+                .take()
+                .unwrap_or_default();
+            match state.restore(*at, &mine, &plan.layout) {
+                Ok(()) => restored_at = *at,
+                Err(e) => failure = Some(format!("restoring the state: {e}")),
+            }
+        }
+        let mut ckpt_times: std::collections::VecDeque<u64> = checkpoint
+            .as_ref()
+            .map(|c| {
+                c.times
+                    .iter()
+                    .copied()
+                    .filter(|t| *t > restored_at)
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Outputs since the last checkpoint part, for the sink (the outbox).
+        let recent: Rc<RefCell<Vec<(u64, Output)>>> = Rc::new(RefCell::new(Vec::new()));
         // Global worker 0 sends each strategy change once per worker, keyed by its index.
         let mut changes: std::collections::VecDeque<(u64, String)> = if worker.index() == 0 {
             opts.config_changes.iter().cloned().collect()
         } else {
             Default::default()
         };
+        let keep = checkpoint.as_ref().map(|_| recent.clone());
         worker.dataflow::<u64, _, _>(|scope| {
             let events = input.to_collection(scope);
-            let outputs = build(events, control.to_collection(scope), &plan, stats.clone());
-            capture(outputs.alerts, end, gather, collected.clone(), &probe);
-            capture(outputs.decisions, end, gather, decisions.clone(), &probe);
-            capture(outputs.cases, end, gather, cases.clone(), &probe);
+            let outputs = build_with_state(
+                events,
+                control.to_collection(scope),
+                &plan,
+                stats.clone(),
+                &state,
+            );
+            capture(
+                outputs.alerts,
+                end,
+                gather,
+                collected.clone(),
+                keep.clone(),
+                &probe,
+            );
+            capture(
+                outputs.decisions,
+                end,
+                gather,
+                decisions.clone(),
+                keep.clone(),
+                &probe,
+            );
+            capture(outputs.cases, end, gather, cases.clone(), keep, &probe);
         });
+        if restored_at > 0 {
+            input.advance_to(restored_at);
+            control.advance_to(restored_at);
+        }
         let mut iter = mine.into_iter().peekable();
+        if failure.is_some() {
+            iter = Vec::new().into_iter().peekable();
+        }
         let mut lag: Vec<u64> = Vec::new();
+        // Takes a checkpoint part at `at`: the input has been advanced there and nothing at
+        // or after it fed; once the probe has passed it, the dataflow is quiescent.
+        let take_checkpoint = |worker: &mut timely::worker::Worker, at: u64| {
+            worker.step_while(|| probe.less_than(&at));
+            let ops = state.snapshot(global, at);
+            let outputs = std::mem::take(&mut *recent.borrow_mut());
+            if let Some(c) = checkpoint.as_ref() {
+                c.sink.part(index, at, ops, outputs);
+            }
+        };
         while iter.peek().is_some() {
             let stop_at = stop.time();
             if stop_at != u64::MAX {
                 end = end.min(stop_at - 1);
             }
+            if let Some(e) = checkpoint.as_ref().and_then(|c| c.sink.failure()) {
+                failure = Some(e);
+                break;
+            }
+            let ckpt = ckpt_times.front().copied().unwrap_or(u64::MAX);
             let mut n = 0;
-            while let Some((time, event)) = iter.next_if(|(t, _)| *t <= end) {
+            while let Some((time, event)) = iter.next_if(|(t, _)| *t <= end && *t < ckpt) {
                 input.update_at(event, time, 1);
                 n += 1;
                 if n >= opts.chunk {
@@ -275,7 +386,7 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
                 }
             }
             let next = iter.peek().map(|(t, _)| *t).filter(|t| *t <= end);
-            let upto = next.unwrap_or(end + 1);
+            let upto = next.unwrap_or(end + 1).min(ckpt);
             while let Some((t, _)) = changes.front() {
                 if *t >= upto {
                     break;
@@ -293,6 +404,12 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
             stop.fed[index].fetch_max(upto, Ordering::SeqCst);
             if let Some(p) = &progress {
                 p.add(n as u64);
+            }
+            if upto == ckpt && ckpt <= end {
+                ckpt_times.pop_front();
+                take_checkpoint(worker, ckpt);
+                lag.clear();
+                continue;
             }
             // Keep at most two chunks in flight.
             lag.push(upto);
@@ -322,6 +439,9 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         input.advance_to(close);
         input.flush();
         worker.step_while(|| probe.less_than(&(end + 1)));
+        if failure.is_none() && checkpoint.as_ref().is_some_and(|c| c.at_end) && close == end + 1 {
+            take_checkpoint(worker, end + 1);
+        }
         worker.drop_dataflow(dataflow);
         let alerts = within(&mut collected.borrow_mut(), end);
         let decisions = within(&mut decisions.borrow_mut(), end);
@@ -330,7 +450,7 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         let trace = trace
             .map(|t| std::mem::take(&mut *t.borrow_mut()))
             .unwrap_or_default();
-        (alerts, decisions, cases, stats, trace, end)
+        (alerts, decisions, cases, stats, trace, end, failure)
     })
     .expect("timely workers start");
     if let Some(p) = &progress {
@@ -338,7 +458,11 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
     }
     let mut out = RunOutput::default();
     for result in guards.join() {
-        let (alerts, decisions, cases, stats, trace, end) = result.expect("a worker panicked");
+        let (alerts, decisions, cases, stats, trace, end, failure) =
+            result.expect("a worker panicked");
+        if out.failure.is_none() {
+            out.failure = failure;
+        }
         if end < opts.end {
             out.stopped_at = Some(out.stopped_at.map_or(end, |s: u64| s.min(end)));
         }
@@ -395,10 +519,20 @@ fn capture<'scope, T>(
     end: u64,
     gather: bool,
     sink: Rc<RefCell<Vec<(u64, T)>>>,
+    keep: Option<Rc<RefCell<Vec<(u64, Output)>>>>,
     probe: &ProbeHandle<u64>,
 ) where
-    T: serde::Serialize + serde::de::DeserializeOwned + 'static,
+    T: serde::Serialize + serde::de::DeserializeOwned + Clone + Into<Output> + 'static,
 {
+    let stream = match keep {
+        // The owning worker keeps each output for its next checkpoint part (the outbox).
+        Some(keep) => stream.inspect(move |(record, time, _)| {
+            if *time <= end {
+                keep.borrow_mut().push((*time, record.clone().into()));
+            }
+        }),
+        None => stream,
+    };
     if gather {
         stream
             .map(|(record, time, _)| {

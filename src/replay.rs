@@ -88,6 +88,8 @@ pub struct ReplayArgs {
     pub streams: Option<Vec<Stream>>,
     /// Set by a signal: stop early, keeping every complete output.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Checkpoint into (and resume from) a state directory.
+    pub state: Option<crate::state::StateOptions>,
 }
 
 impl ReplayArgs {
@@ -102,6 +104,7 @@ impl ReplayArgs {
             config_changes: Vec::new(),
             streams: None,
             stop: None,
+            state: None,
         }
     }
 }
@@ -221,8 +224,63 @@ pub fn replay(
     }
     let read_s = start.elapsed().as_secs_f64();
     let stats = merger.stats().clone();
-    let rejected = merger.take_rejected();
+    let mut rejected = merger.take_rejected();
     let mut end = ceil_to(args.until.unwrap_or(stats.max_ts), tick);
+    // With a state directory: resume after its last checkpoint (events before its frontier
+    // are in the state), and checkpoint as the replay goes.
+    let (process, processes) = match &args.cluster {
+        Some(c) => (c.process, c.hosts.len().max(1)),
+        None => (0, 1),
+    };
+    let mut resumed_from: Option<u64> = None;
+    let mut committer = None;
+    let mut checkpointing = None;
+    if let Some(state_opts) = &args.state {
+        let expected = crate::state::fingerprint(compiled, args.workers, processes);
+        let dir = crate::state::open(state_opts, &expected)?;
+        let mut restore = None;
+        let mut reported = 0u64;
+        if let Some(last) = dir.last().cloned() {
+            let stored = crate::state::load(&dir, process * args.workers, args.workers)?;
+            reported = crate::state::replay_source(&dir)?.map_or(0, |s| s.rejected_reported);
+            events.retain(|(t, _)| *t >= last.frontier);
+            resumed_from = Some(last.frontier);
+            restore = Some((
+                last.frontier,
+                std::sync::Mutex::new(stored.into_iter().map(Some).collect()),
+            ));
+            tracing::info!(
+                dir = %state_opts.dir.display(),
+                frontier = last.frontier,
+                seq = last.seq,
+                "resuming from the last checkpoint"
+            );
+        }
+        let skip = (reported as usize).min(rejected.len());
+        rejected.drain(..skip);
+        let from = resumed_from.unwrap_or(0);
+        let times = crate::state::replay_checkpoint_times(
+            events.iter().map(|(t, _)| *t),
+            state_opts.every,
+            from,
+            end,
+        );
+        let c = crate::state::Committer::start(
+            dir,
+            args.workers,
+            crate::state::config_version(compiled),
+            Box::new(crate::state::ReplayExtras {
+                rejected_reported: reported + rejected.len() as u64,
+            }),
+        );
+        checkpointing = Some(Arc::new(crate::pipeline::Checkpointing {
+            times,
+            at_end: end + 1 > from,
+            sink: c.clone(),
+            restore,
+        }));
+        committer = Some(c);
+    }
     if read_stopped {
         let last = events.last().map_or(0, |(t, _)| *t);
         end = last.saturating_sub(tick);
@@ -258,7 +316,17 @@ pub fn replay(
         .map(|(t, json)| (ceil_to(*t, tick), json.clone()))
         .collect();
     opts.config_changes.sort_by_key(|(t, _)| *t);
+    if let Some(from) = resumed_from {
+        opts.config_changes.retain(|(t, _)| *t >= from);
+    }
+    opts.checkpoint = checkpointing;
     let out = run(compiled, events, opts);
+    if let Some(c) = committer {
+        c.finish()?;
+    }
+    if let Some(e) = &out.failure {
+        anyhow::bail!("{e}");
+    }
     let dataflow_s = dataflow_start.elapsed().as_secs_f64();
     let stopped_at = if read_stopped {
         Some(end)

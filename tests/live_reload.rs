@@ -223,6 +223,7 @@ fn a_config_file_change_takes_effect_at_one_event_time_without_a_restart() {
             idle_check: Duration::from_secs(1),
             stop: stop.clone(),
             state_dir: Some(dir.join("state")),
+            state: None,
             print_summary: false,
             reload: Some(handle.reloads.clone()),
             metrics: None,
@@ -300,6 +301,7 @@ fn a_config_file_change_takes_effect_at_one_event_time_without_a_restart() {
         config_changes: changes,
         streams: None,
         stop: None,
+        state: None,
     };
     replay(
         &compiled,

@@ -6,7 +6,8 @@
 //!   installments, settled and written-off loans;
 //! - duplicates, out-of-order, late and future records, malformed lines;
 //! - an oracle: random books against a from-scratch recomputation of every feature;
-//! - determinism across runs and worker counts, and the output contracts.
+//! - determinism across runs and worker counts, and the output contracts;
+//! - restart equivalence through a state directory, and its failure cases.
 
 #[path = "pipeline/arithmetic_hardening.rs"]
 mod arithmetic_hardening;
@@ -20,6 +21,8 @@ mod faults;
 mod golden;
 #[path = "pipeline/oracle.rs"]
 mod oracle;
+#[path = "pipeline/restart.rs"]
+mod restart;
 #[path = "pipeline/support.rs"]
 mod support;
 
@@ -1551,6 +1554,7 @@ fn replay_outputs_and_generated_inputs_pass_the_contracts() {
             config_changes: Vec::new(),
             streams: None,
             stop: None,
+            state: None,
         },
     )
     .expect("replay");

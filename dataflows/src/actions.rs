@@ -343,7 +343,7 @@ pub struct DecisionDraft {
 /// The circuit breaker of one worker and strategy: counts decisions per aligned interval
 /// of event time. Times must be non-decreasing; an earlier time counts in the current
 /// interval.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Breaker {
     interval_start: u64,
     count: u32,

@@ -76,7 +76,7 @@ impl Strategies {
 }
 
 /// One strategy's view of one customer.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct StrategyState {
     /// Firing rules (bit per rule).
     pub firing: u64,
@@ -93,7 +93,7 @@ pub struct StrategyState {
 }
 
 /// Everything the evaluator keeps per customer.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct CustomerState {
     /// Current window slots.
     pub slots: Slots,
@@ -105,6 +105,10 @@ pub struct CustomerState {
     pub ring: Option<crate::rings::RingInfo>,
     /// Per strategy, in config order.
     pub strategies: Vec<StrategyState>,
+    /// Self-scheduled wake-ups still ahead (decisions taking effect, restores,
+    /// pre-collection), kept with the customer so that a checkpoint carries them.
+    #[serde(default)]
+    pub wakes: Vec<u64>,
 }
 
 /// Fills `values` (indexed by feature id) for a customer at time `t`.
@@ -181,6 +185,24 @@ pub enum Output {
     Decision(riskwatch_model::output::Decision),
     /// A collection case event.
     Case(riskwatch_model::output::Case),
+}
+
+impl From<Alert> for Output {
+    fn from(a: Alert) -> Output {
+        Output::Alert(a)
+    }
+}
+
+impl From<riskwatch_model::output::Decision> for Output {
+    fn from(d: riskwatch_model::output::Decision) -> Output {
+        Output::Decision(d)
+    }
+}
+
+impl From<riskwatch_model::output::Case> for Output {
+    fn from(c: riskwatch_model::output::Case) -> Output {
+        Output::Case(c)
+    }
 }
 
 /// Per worker and strategy: the decision circuit breakers.

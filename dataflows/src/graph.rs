@@ -16,6 +16,7 @@
 //! tick and retracts each window's share at `ceil_g(ts + W)`, so `count_total` yields the
 //! current feature vector of every customer whose windows changed, once per tick.
 
+use crate::checkpoint::WorkerState;
 use crate::evaluate::Output;
 use crate::evaluate::Strategies;
 use crate::layout::Layout;
@@ -92,6 +93,19 @@ pub fn build<'scope>(
     plan: &Plan,
     stats: Rc<RefCell<Stats>>,
 ) -> Outputs<'scope> {
+    let state = WorkerState::new(plan.strategies.clone());
+    build_with_state(events, control, plan, stats, &state)
+}
+
+/// [`build`] over operator state the caller holds: restored before the call, or read for a
+/// checkpoint while the dataflow is quiescent ([`crate::checkpoint`]).
+pub fn build_with_state<'scope>(
+    events: VecCollection<'scope, u64, Event, isize>,
+    control: VecCollection<'scope, u64, AccountUpdate, isize>,
+    plan: &Plan,
+    stats: Rc<RefCell<Stats>>,
+    state: &WorkerState,
+) -> Outputs<'scope> {
     let params = LedgerParams {
         layout: plan.layout.clone(),
         tick: plan.tick,
@@ -99,8 +113,13 @@ pub fn build<'scope>(
         link_window: plan.rings.link_window.ms(),
         link_granularity: plan.rings.link_granularity.ms(),
     };
-    let events = dedupe(events.inner, plan.dedupe_horizon, stats.clone());
-    let ledger_out = ledger(events, params, stats.clone());
+    let events = dedupe(
+        events.inner,
+        plan.dedupe_horizon,
+        stats.clone(),
+        state.dedupe.clone(),
+    );
+    let ledger_out = ledger(events, params, stats.clone(), state.ledger.clone());
     let sums = ledger_out.sums.as_collection();
     let distinct = ledger_out
         .distinct
@@ -133,7 +152,7 @@ pub fn build<'scope>(
             .concat(control.inner)
             .concat(ring_changes.inner),
         plan.layout.clone(),
-        plan.strategies.clone(),
+        state.evaluate.clone(),
         stats,
         plan.trace.clone(),
     );

@@ -176,7 +176,7 @@ pub trait LedgerSink {
     fn expired_on_arrival(&mut self);
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Installment {
     no: u32,
     due_ts: u64,
@@ -190,7 +190,7 @@ impl Installment {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Loan {
     loan_id: CompactString,
     installments: Vec<Installment>,
@@ -216,7 +216,7 @@ impl Loan {
 }
 
 /// One customer's ledger.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Ledger {
     account: Account,
     loans: Vec<Loan>,
@@ -284,6 +284,11 @@ impl Ledger {
             },
             ..Ledger::default()
         }
+    }
+
+    /// The DPD wake-up times emitted for the current oldest unpaid installment.
+    pub fn pending_wakes(&self) -> &[u64] {
+        &self.wakes
     }
 
     /// The account as of the last applied event.

@@ -11,10 +11,12 @@
 //! - [`actions`]: the action policy: limit and pricing decisions under guardrails.
 //! - [`cases`]: collection cases: open, escalate, update and close per episode.
 //! - [`stats`]: per-worker counters.
+//! - [`checkpoint`]: operator state as key-value records, and restoring from them.
 #![warn(missing_docs)]
 
 pub mod actions;
 pub mod cases;
+pub mod checkpoint;
 pub mod evaluate;
 pub mod graph;
 pub mod layout;

@@ -12,10 +12,12 @@ pub mod receive;
 pub mod redeliver;
 pub mod replay;
 pub mod run;
+pub mod state;
 
 use clap::Subcommand;
 use riskwatch::exit::Usage;
 use riskwatch::pipeline::ClusterSpec;
+use std::path::PathBuf;
 
 /// Every command.
 #[derive(Subcommand)]
@@ -38,6 +40,8 @@ pub enum Command {
     Consume(consume::Args),
     /// Load and compile a config; print the error with its key, or the feature list.
     CheckConfig(check_config::Args),
+    /// Look into a state directory: its last checkpoint, size and records.
+    State(state::Args),
     /// Print every Prometheus metric: name, type, labels and meaning (docs/metrics.md).
     MetricsCatalogue(metrics_catalogue::Args),
     /// Receive webhooks: verify, de-duplicate, order cases, append to NDJSON (docs/webhooks.md).
@@ -62,6 +66,7 @@ impl Command {
             Command::MetricsCatalogue(a) => metrics_catalogue::run(a),
             Command::Receive(a) => receive::run(a),
             Command::Redeliver(a) => redeliver::run(a),
+            Command::State(a) => state::run(a),
         }
     }
 }
@@ -72,6 +77,44 @@ pub fn workers(s: &str) -> Result<usize, String> {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The state-directory flags shared by `replay` and `run`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct StateArgs {
+    /// Checkpoint into this state directory, and resume from its last checkpoint. It must
+    /// exist unless --init-state is given.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// With --state: create the state directory if it is missing or empty.
+    #[arg(long, requires = "state", conflicts_with = "fresh_state")]
+    pub init_state: bool,
+    /// With --state: wipe the riskwatch state in the directory and start empty.
+    #[arg(long, requires = "state")]
+    pub fresh_state: bool,
+    /// With --state: the checkpoint interval (event time in replay, wall time live), e.g.
+    /// `1d`, `30s`.
+    #[arg(long, requires = "state", value_parser = riskwatch::state::parse_every)]
+    pub checkpoint_every: Option<u64>,
+}
+
+impl StateArgs {
+    /// The state options, with `default_every` when no interval is given.
+    pub fn options(&self, default_every: u64) -> Option<riskwatch::state::StateOptions> {
+        let dir = self.state.clone()?;
+        let mode = if self.fresh_state {
+            riskwatch_state::OpenMode::Fresh
+        } else if self.init_state {
+            riskwatch_state::OpenMode::CreateIfMissing
+        } else {
+            riskwatch_state::OpenMode::Existing
+        };
+        Some(riskwatch::state::StateOptions {
+            dir,
+            mode,
+            every: self.checkpoint_every.unwrap_or(default_every),
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! `riskwatch replay`: the pipeline over input files, outputs to a directory.
 
-use super::{ClusterArgs, MetricsArgs};
+use super::{ClusterArgs, MetricsArgs, StateArgs};
 use anyhow::Context;
 use riskwatch::exit::{stopped, Usage};
 use riskwatch::live::{shutdown_flag, STOP_SIGNAL};
@@ -39,6 +39,8 @@ pub struct Args {
     config_changes: Vec<String>,
     #[command(flatten)]
     metrics: MetricsArgs,
+    #[command(flatten)]
+    state: StateArgs,
 }
 
 /// Replays; exits 130/143 when a signal stopped it early (outputs up to `stopped_at`).
@@ -84,6 +86,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     args.config_changes = changes;
     args.streams = streams;
     args.stop = Some(stop.clone());
+    args.state = a.state.options(riskwatch::state::DEFAULT_REPLAY_EVERY);
     let metrics = a.metrics.start(&compiled)?;
     if let Some(m) = &metrics {
         m.ready.store(true, Ordering::SeqCst);

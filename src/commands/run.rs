@@ -1,6 +1,6 @@
 //! `riskwatch run`: the live pipeline, files or Kafka as `[run] mode` selects.
 
-use super::{ClusterArgs, MetricsArgs};
+use super::{ClusterArgs, MetricsArgs, StateArgs};
 use riskwatch::exit::Usage;
 use riskwatch::replay::load_config;
 use riskwatch_model::config::RunMode;
@@ -33,6 +33,8 @@ pub struct Args {
     state_dir: Option<PathBuf>,
     #[command(flatten)]
     metrics: MetricsArgs,
+    #[command(flatten)]
+    state: StateArgs,
 }
 
 /// Runs until the input ends (files), a bound is reached, or a signal; a graceful stop
@@ -81,6 +83,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
             idle_check: std::time::Duration::from_millis(a.idle_ms.unwrap_or(1000)),
             stop: stop.clone(),
             state_dir: a.state_dir,
+            state: a.state.options(riskwatch::state::DEFAULT_REPLAY_EVERY),
             print_summary: true,
             reload: reload.map(|r| r.reloads),
             metrics,

@@ -36,12 +36,59 @@ fn route(event: &Event) -> u64 {
     }
 }
 
+/// The duplicate set of one worker, shared with the worker for checkpoints.
+#[derive(Default)]
+pub struct DedupeState {
+    /// Ids seen within the horizon.
+    pub seen: HashMap<(Stream, u64), (), KeyHasher>,
+    /// `(forget at, stream, id)` in time order.
+    pub expiry: VecDeque<(u64, Stream, u64)>,
+    /// How many entries at the back of `expiry` were added since the last checkpoint.
+    pub unsaved: usize,
+    /// The sequence number of the next checkpointed run of entries.
+    pub chunk_seq: u64,
+}
+
+impl DedupeState {
+    /// Remembers an id until `until`.
+    pub fn remember(&mut self, until: u64, stream: Stream, id: u64) -> bool {
+        if self.seen.insert((stream, id), ()).is_some() {
+            return false;
+        }
+        self.expiry.push_back((until, stream, id));
+        self.unsaved += 1;
+        true
+    }
+
+    /// Forgets the ids whose time has come by `time`.
+    pub fn forget(&mut self, time: u64) {
+        while let Some(&(at, stream, id)) = self.expiry.front() {
+            if at > time {
+                break;
+            }
+            self.seen.remove(&(stream, id));
+            self.expiry.pop_front();
+            self.unsaved = self.unsaved.min(self.expiry.len());
+        }
+    }
+
+    /// The entries added since the last call, in time order; forgets that they were new.
+    pub fn take_unsaved(&mut self) -> Vec<(u64, Stream, u64)> {
+        let n = std::mem::take(&mut self.unsaved);
+        self.expiry
+            .range(self.expiry.len() - n..)
+            .copied()
+            .collect()
+    }
+}
+
 /// Drops every event whose (stream, `event_id`) was seen within `horizon` ms before, counting
 /// it in `stats.duplicates`; passes the rest on at their times.
 pub fn dedupe<'scope>(
     events: StreamVec<'scope, u64, (Event, u64, isize)>,
     horizon: u64,
     stats: Rc<RefCell<Stats>>,
+    state: Rc<RefCell<DedupeState>>,
 ) -> StreamVec<'scope, u64, (Event, u64, isize)> {
     events.unary_frontier::<CapacityContainerBuilder<Vec<(Event, u64, isize)>>, _, _, _>(
         Exchange::new(|update: &(Event, u64, isize)| route(&update.0)),
@@ -51,8 +98,6 @@ pub fn dedupe<'scope>(
             let mut pending = Ready::default();
             // A capability at the least pending time.
             let mut held: Option<Capability<u64>> = None;
-            let mut seen: HashMap<(Stream, u64), (), KeyHasher> = HashMap::default();
-            let mut expiry: VecDeque<(u64, Stream, u64)> = VecDeque::new();
             let mut batch: Vec<(u64, Event)> = Vec::new();
             let mut out_buf: Vec<(Event, u64, isize)> = Vec::new();
             move |(input, frontier), output| {
@@ -75,29 +120,23 @@ pub fn dedupe<'scope>(
                 batch.clear();
                 pending.take(frontier, &mut batch);
                 if !batch.is_empty() {
+                    let mut state = state.borrow_mut();
                     let mut duplicates = [0u64; 4];
                     let mut events = batch.drain(..).peekable();
                     while let Some(&(time, _)) = events.peek() {
                         // Forget ids beyond the horizon.
-                        while let Some(&(at, stream, id)) = expiry.front() {
-                            if at > time {
-                                break;
-                            }
-                            seen.remove(&(stream, id));
-                            expiry.pop_front();
-                        }
+                        state.forget(time);
                         while let Some((_, event)) = events.next_if(|(t, _)| *t == time) {
                             let stream = event.stream();
-                            if event.event_id != 0 {
-                                if seen.insert((stream, event.event_id), ()).is_some() {
-                                    duplicates[stream as usize] += 1;
-                                    continue;
-                                }
-                                expiry.push_back((
+                            if event.event_id != 0
+                                && !state.remember(
                                     time.saturating_add(horizon),
                                     stream,
                                     event.event_id,
-                                ));
+                                )
+                            {
+                                duplicates[stream as usize] += 1;
+                                continue;
                             }
                             out_buf.push((event, time, 1));
                         }

@@ -22,7 +22,7 @@ use crate::slots::Slots;
 use crate::stats::Stats;
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use timely::container::CapacityContainerBuilder;
@@ -39,12 +39,60 @@ pub fn wall_clock_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Everything the evaluate operator of one worker keeps, shared with the worker so that a
+/// checkpoint can read it while the dataflow is quiescent (`crate::checkpoint`).
+pub struct EvaluateState {
+    /// Customers by key.
+    pub customers: HashMap<u64, CustomerState, KeyHasher>,
+    /// The decision circuit breakers, per strategy.
+    pub breakers: Breakers,
+    /// Self-scheduled wake-ups `(time, key)` (also kept per customer).
+    pub wakes: BinaryHeap<Reverse<(u64, u64)>>,
+    /// The strategies in force.
+    pub strategies: Rc<Strategies>,
+    /// The JSON of the last live strategy change applied, if any.
+    pub config_json: Option<String>,
+    /// Customers changed since the last checkpoint.
+    pub dirty: HashSet<u64, KeyHasher>,
+    /// Updates at earlier times are dropped: after a restore, the restored state already
+    /// holds them (the ledger's rebuild arrives at the restored frontier − 1).
+    pub ignore_before: u64,
+}
+
+impl EvaluateState {
+    /// An empty state under `strategies`.
+    pub fn new(strategies: Rc<Strategies>) -> EvaluateState {
+        EvaluateState {
+            customers: HashMap::default(),
+            breakers: Vec::new(),
+            wakes: BinaryHeap::new(),
+            strategies,
+            config_json: None,
+            dirty: HashSet::default(),
+            ignore_before: 0,
+        }
+    }
+
+    /// Applies a strategy change (the JSON of a validated config): every customer's state is
+    /// carried over by strategy name and rule id. Returns the keys to re-evaluate.
+    pub fn switch(&mut self, json: &str, layout: &Layout) -> Result<Vec<u64>, String> {
+        let next = compile_change(json, layout)?;
+        for state in self.customers.values_mut() {
+            remap_states(&self.strategies, &next, state);
+        }
+        self.strategies = Rc::new(next);
+        self.config_json = Some(json.to_string());
+        self.dirty.extend(self.customers.keys().copied());
+        Ok(self.customers.keys().copied().collect())
+    }
+}
+
 /// Builds the evaluate operator.
 pub fn evaluate_alerts<'scope>(
     features: StreamVec<'scope, u64, ((u64, Slots), u64, isize)>,
     ledger: StreamVec<'scope, u64, (AccountUpdate, u64, isize)>,
     layout: Rc<Layout>,
-    strategies: Rc<Strategies>,
+    state: Rc<RefCell<EvaluateState>>,
     stats: Rc<RefCell<Stats>>,
     trace: Option<Rc<RefCell<Vec<FeatureSnapshot>>>>,
 ) -> StreamVec<'scope, u64, (Output, u64, isize)> {
@@ -60,22 +108,18 @@ pub fn evaluate_alerts<'scope>(
             let mut features_in: Vec<(u64, u64, Slots, isize)> = Vec::new();
             let mut accounts_in: Vec<(u64, u64, Change, isize)> = Vec::new();
             let mut held: Option<Capability<u64>> = None;
-            let mut customers: HashMap<u64, CustomerState, KeyHasher> = HashMap::default();
             let mut scratch = Scratch::default();
             let mut alerts: Vec<(Output, u64, isize)> = Vec::new();
             let mut emitted = Emitted::default();
-            let mut breakers: Breakers = Vec::new();
-            // Self-scheduled wake-ups (decisions taking effect, restores, pre-collection).
-            // Kept apart and merged in time order: a wake-up requested while processing a time
-            // can fall before later times of the same activation.
-            let mut wakes: BinaryHeap<Reverse<(u64, u64)>> = BinaryHeap::new();
             let mut keys: Vec<u64> = Vec::new();
             let mut before: Vec<u8> = Vec::new();
             let mut reconfigure: Option<String> = None;
             let mut wake_net: Vec<(u64, isize)> = Vec::new();
             let mut ring_net: Vec<(u64, crate::rings::RingInfo, isize)> = Vec::new();
-            let mut strategies = strategies;
             move |(input1, frontier1), (input2, frontier2), output| {
+                let mut guard = state.borrow_mut();
+                let st = &mut *guard;
+                let ignore_before = st.ignore_before;
                 input1.for_each_stamp(|cap, data| {
                     if let Some(t) = cap.least() {
                         if held.as_ref().is_none_or(|h| t < h.time()) {
@@ -86,6 +130,7 @@ pub fn evaluate_alerts<'scope>(
                         features_in.extend(
                             container
                                 .drain(..)
+                                .filter(|(_, time, _)| *time >= ignore_before)
                                 .map(|((key, slots), time, diff)| (time, key, slots, diff)),
                         );
                     }
@@ -100,6 +145,7 @@ pub fn evaluate_alerts<'scope>(
                         accounts_in.extend(
                             container
                                 .drain(..)
+                                .filter(|(_, time, _)| *time >= ignore_before)
                                 .map(|((key, account), time, diff)| (time, key, account, diff)),
                         );
                     }
@@ -113,7 +159,11 @@ pub fn evaluate_alerts<'scope>(
                 let emitted_at = wall_clock_ms();
                 let (mut fi, mut ai) = (0, 0);
                 loop {
-                    let next_wake = wakes.peek().map(|Reverse((t, _))| *t).filter(|t| ready(t));
+                    let next_wake = st
+                        .wakes
+                        .peek()
+                        .map(|Reverse((t, _))| *t)
+                        .filter(|t| ready(t));
                     let time = [
                         features_in.get(fi).filter(|_| fi < f_ready).map(|f| f.0),
                         accounts_in.get(ai).filter(|_| ai < a_ready).map(|a| a.0),
@@ -124,18 +174,21 @@ pub fn evaluate_alerts<'scope>(
                     .min();
                     let Some(time) = time else { break };
                     keys.clear();
-                    while let Some(&Reverse((t, key))) = wakes.peek() {
+                    while let Some(&Reverse((t, key))) = st.wakes.peek() {
                         if t != time {
                             break;
                         }
-                        wakes.pop();
+                        st.wakes.pop();
+                        if let Some(c) = st.customers.get_mut(&key) {
+                            c.wakes.retain(|w| *w > time);
+                        }
                         keys.push(key);
                     }
                     // count_total emits at most one insertion per key and time: the new total.
                     while fi < f_ready && features_in[fi].0 == time {
                         let (_, key, slots, diff) = features_in[fi];
                         keys.push(key);
-                        let state = customers.entry(key).or_default();
+                        let state = st.customers.entry(key).or_default();
                         if diff > 0 {
                             state.slots = slots;
                         } else if state.slots == slots {
@@ -167,10 +220,10 @@ pub fn evaluate_alerts<'scope>(
                         if *diff > 0 {
                             match std::mem::replace(account, Change::Wake) {
                                 Change::Account(a) => {
-                                    customers.entry(*key).or_default().account = a
+                                    st.customers.entry(*key).or_default().account = a
                                 }
                                 Change::Schedule(s) => {
-                                    customers.entry(*key).or_default().schedule = s
+                                    st.customers.entry(*key).or_default().schedule = s
                                 }
                                 Change::Wake => {}
                                 Change::Ring(_) => unreachable!("handled above"),
@@ -205,7 +258,7 @@ pub fn evaluate_alerts<'scope>(
                                 }
                                 j = k;
                             }
-                            let state = customers.entry(key).or_default();
+                            let state = st.customers.entry(key).or_default();
                             match current {
                                 Some(info) => state.ring = Some(info),
                                 // Only retractions: the customer left its ring, unless the
@@ -228,23 +281,21 @@ pub fn evaluate_alerts<'scope>(
                         ring_net.clear();
                     }
                     if let Some(json) = reconfigure.take() {
-                        match switch_strategies(&json, &layout, &strategies) {
-                            Ok(next) => {
-                                for state in customers.values_mut() {
-                                    remap_states(&strategies, &next, state);
-                                }
-                                strategies = Rc::new(next);
+                        match st.switch(&json, &layout) {
+                            Ok(all) => {
                                 // Re-evaluate every customer under the new strategies now.
                                 keys.clear();
-                                keys.extend(customers.keys().copied());
+                                keys.extend(all);
                             }
                             Err(reason) => local.config_rejected.push(reason),
                         }
                     }
                     keys.sort_unstable();
                     keys.dedup();
+                    st.dirty.extend(keys.iter().copied());
+                    let strategies = st.strategies.clone();
                     for key in keys.iter() {
-                        let state = customers.entry(*key).or_default();
+                        let state = st.customers.entry(*key).or_default();
                         if state.account.customer_id.is_empty() {
                             // Window changes of a customer whose ledger state has not
                             // arrived cannot happen: both come from the same ledger time.
@@ -261,7 +312,7 @@ pub fn evaluate_alerts<'scope>(
                             &mut scratch,
                             emitted_at,
                             &mut emitted,
-                            &mut breakers,
+                            &mut st.breakers,
                         );
                         alerts.extend(
                             emitted
@@ -277,7 +328,8 @@ pub fn evaluate_alerts<'scope>(
                         );
                         alerts.extend(emitted.cases.drain(..).map(|c| (Output::Case(c), time, 1)));
                         if let Some(w) = scratch.wake {
-                            wakes.push(Reverse((w, *key)));
+                            st.wakes.push(Reverse((w, *key)));
+                            state.wakes.push(w);
                         }
                         local.evaluations += 1;
                         if let Some(trace) = trace.as_ref() {
@@ -342,7 +394,8 @@ pub fn evaluate_alerts<'scope>(
                         output.session(cap).give_iterator(alerts.drain(..));
                     }
                 }
-                let least = wakes
+                let least = st
+                    .wakes
                     .peek()
                     .map(|Reverse((t, _))| *t)
                     .into_iter()
@@ -370,11 +423,7 @@ pub fn evaluate_alerts<'scope>(
 
 /// Compiles a strategy change carried through the dataflow. The windows (and so the feature
 /// layout) cannot change while running: window state is in flight.
-fn switch_strategies(
-    json: &str,
-    layout: &Layout,
-    current: &Strategies,
-) -> Result<Strategies, String> {
+pub fn compile_change(json: &str, layout: &Layout) -> Result<Strategies, String> {
     let config: riskwatch_model::config::Config =
         serde_json::from_str(json).map_err(|e| format!("strategy change does not parse: {e}"))?;
     let compiled = crate::plan::compile(&config, |f| {
@@ -386,7 +435,6 @@ fn switch_strategies(
     if !compiled.layout.same_shape(layout) {
         return Err("windows and features cannot change while running".to_string());
     }
-    let _ = current;
     Ok(compiled.strategies)
 }
 
