@@ -4,7 +4,7 @@
 //! Secrets never come from this file: each endpoint names the environment variable
 //! (`secret_env`) or the file (`secret_file`) that holds its `whsec_…` secret(s).
 
-use super::ConfigError;
+use super::{ConfigError, ConfigWarning};
 use crate::output::{CaseEvent, DecisionKind};
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
@@ -241,6 +241,43 @@ impl WebhookConfig {
                 .strategies
                 .as_ref()
                 .is_none_or(|s| s.iter().any(|n| n == strategy))
+    }
+
+    /// What loads but probably is not meant, for endpoint `index` (`check-config` prints
+    /// these).
+    pub fn warnings(&self, index: usize) -> Vec<ConfigWarning> {
+        let key = |k: &str| format!("webhook[{index}].{k}");
+        let mut out = Vec::new();
+        let cases = EventType::all()
+            .filter(|t| matches!(t, EventType::Case(_)))
+            .filter(|t| self.events.iter().any(|p| p.matches(*t)))
+            .count();
+        if (1..4).contains(&cases) {
+            out.push(ConfigWarning::new(
+                key("events"),
+                "only some case event types: the endpoint sees gaps in each case's seq, which \
+                 a receiver that orders by seq waits on; use \"case.*\"",
+            ));
+        }
+        if cases > 0 && self.shadow != ShadowFilter::Exclude {
+            out.push(ConfigWarning::new(
+                key("shadow"),
+                "shadow case events are sent: they are not live cases, and a collection system \
+                 must not act on them",
+            ));
+        }
+        let host = self
+            .url
+            .strip_prefix("http://")
+            .map(|rest| rest.split(['/', ':', '?', '#']).next().unwrap_or(""));
+        if host.is_some_and(|h| !matches!(h, "localhost" | "127.0.0.1" | "[::1]")) {
+            out.push(ConfigWarning::new(
+                key("url"),
+                "plain http to another host: event bodies (customer data) travel unencrypted; \
+                 use https",
+            ));
+        }
+        out
     }
 
     /// Checks endpoint `index` of a config whose strategies are `strategy_names`; the error
@@ -480,6 +517,23 @@ secret_env = "COLLECT_SECRET"
             )
         );
         assert_eq!(w.shadow, defaults.shadow);
+    }
+
+    #[test]
+    fn partial_case_subscriptions_shadow_cases_and_plain_http_warn() {
+        let mut w =
+            WebhookConfig::new("x", "https://collect.example/", vec![EventPattern::AnyCase]);
+        assert!(w.warnings(0).is_empty());
+        w.events = vec![EventPattern::Exact(EventType::Case(CaseEvent::Opened))];
+        w.shadow = ShadowFilter::Include;
+        w.url = "http://collect.example/".into();
+        let keys: Vec<String> = w.warnings(2).into_iter().map(|w| w.key).collect();
+        assert_eq!(
+            keys,
+            ["webhook[2].events", "webhook[2].shadow", "webhook[2].url"]
+        );
+        w.url = "http://127.0.0.1:8088/".into();
+        assert_eq!(w.warnings(0).len(), 2);
     }
 
     #[test]
