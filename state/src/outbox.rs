@@ -305,6 +305,28 @@ impl Outbox {
         Ok(n)
     }
 
+    /// Deletes the delivered-ledger records acknowledged before `before` (epoch ms, wall
+    /// clock), in one atomic write; returns how many. The ledger only stops a restart from
+    /// staging an event again, and a restart recomputes only outputs after the last
+    /// checkpoint, so records older than the longest replay after a restart (the dedupe
+    /// horizon is a safe bound) can go. One scan of the ledger.
+    pub fn prune_delivered(&self, before: u64) -> Result<usize, StateError> {
+        let mut batch = Checkpoint::new();
+        let mut n = 0;
+        for item in self.store.scan(Table::Delivered, &[]) {
+            let (key, value) = item?;
+            let record: DeliveredRecord = decode(&self.store, &value)?;
+            if record.at < before {
+                batch.delete(Table::Delivered, &key);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.store.write(batch)?;
+        }
+        Ok(n)
+    }
+
     /// True when `endpoint` acknowledged the event `id`.
     pub fn is_delivered(&self, endpoint: &str, id: &str) -> Result<bool, StateError> {
         Ok(self

@@ -160,3 +160,20 @@ fn the_outbox_survives_a_reopen() {
     };
     assert_eq!(t.outbox.pending().unwrap(), vec![e]);
 }
+
+#[test]
+fn pruning_the_ledger_drops_old_acknowledgements_only() {
+    let t = temp("prune");
+    let old = entry("a", "a-1", 0, 1);
+    let new = entry("a", "a-2", 0, 2);
+    stage_all(&t.outbox, &[old.clone(), new.clone()]);
+    t.outbox.delivered(&old).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let cut = now_ms();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    t.outbox.delivered(&new).unwrap();
+    assert_eq!(t.outbox.prune_delivered(cut).unwrap(), 1);
+    assert!(!t.outbox.is_delivered("a", "a-1").unwrap());
+    assert!(t.outbox.is_delivered("a", "a-2").unwrap());
+    assert_eq!(t.outbox.prune_delivered(cut).unwrap(), 0);
+}
