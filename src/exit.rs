@@ -56,23 +56,30 @@ pub fn code_for(err: &anyhow::Error) -> i32 {
             return CONFIG;
         }
         if let Some(s) = cause.downcast_ref::<riskwatch_state::StateError>() {
-            use riskwatch_state::StateError as E;
-            return match s {
-                E::Missing { .. } | E::NotStateDir { .. } | E::Corrupt { .. } => NO_INPUT,
-                E::Version { .. } | E::ConfigChanged { .. } => CONFIG,
-                E::Io { .. } => IO_ERROR,
-            };
+            return state_code(s);
         }
         if let Some(c) = cause.downcast_ref::<ConnectorError>() {
             return match c {
                 ConnectorError::Input { .. } => NO_INPUT,
                 ConnectorError::Io { .. } => IO_ERROR,
-                ConnectorError::Config(_) => CONFIG,
+                ConnectorError::Config(_) | ConnectorError::Webhook { .. } => CONFIG,
+                // Transparent: the state error is not in the chain of sources.
+                ConnectorError::State(s) => state_code(s),
                 _ => FAILURE,
             };
         }
     }
     FAILURE
+}
+
+/// The exit code of a state directory error.
+fn state_code(s: &riskwatch_state::StateError) -> i32 {
+    use riskwatch_state::StateError as E;
+    match s {
+        E::Missing { .. } | E::NotStateDir { .. } | E::Corrupt { .. } => NO_INPUT,
+        E::Version { .. } | E::ConfigChanged { .. } => CONFIG,
+        E::Io { .. } => IO_ERROR,
+    }
 }
 
 /// The exit code of a batch command stopped by the signal numbered `signal` (0: none).

@@ -20,6 +20,7 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 use riskwatch_connectors::kafka::KafkaMetrics;
+use riskwatch_connectors::webhook::EndpointSnapshot;
 use riskwatch_dataflows::plan::Compiled;
 use riskwatch_dataflows::stats::Stats;
 use riskwatch_model::event::Stream;
@@ -60,6 +61,10 @@ pub struct Metrics {
     pub customers: IntGaugeVec,
     /// `riskwatch_strategy_evaluations_total`.
     pub evaluations: IntCounter,
+    /// `riskwatch_delivery_attempts_total{sink, endpoint, outcome}`.
+    pub delivery_attempts: IntCounterVec,
+    /// `riskwatch_delivery_outbox_events{sink, endpoint}`.
+    pub outbox_events: IntGaugeVec,
     /// The Kafka connectors' metrics, in the same registry.
     pub kafka: KafkaMetrics,
     /// Set once the pipeline runs: `/ready` answers 200 from then on.
@@ -133,11 +138,13 @@ impl Metrics {
             outputs: counter_vec("riskwatch_output_records_total")?,
             customers: int_gauge_vec("riskwatch_strategy_customers")?,
             evaluations,
+            delivery_attempts: counter_vec("riskwatch_delivery_attempts_total")?,
+            outbox_events: int_gauge_vec("riskwatch_delivery_outbox_events")?,
             kafka: KafkaMetrics::register(&registry)?,
             ready: Arc::new(AtomicBool::new(false)),
             registry,
         };
-        let own: [Box<dyn Collector>; 14] = [
+        let own: [Box<dyn Collector>; 16] = [
             Box::new(build_info),
             Box::new(m.records.clone()),
             Box::new(m.events.clone()),
@@ -152,6 +159,8 @@ impl Metrics {
             Box::new(m.outputs.clone()),
             Box::new(m.customers.clone()),
             Box::new(m.evaluations.clone()),
+            Box::new(m.delivery_attempts.clone()),
+            Box::new(m.outbox_events.clone()),
         ];
         for c in own {
             m.registry.register(c)?;
@@ -217,6 +226,35 @@ impl Metrics {
             }
         }
         prev.clone_from(now);
+    }
+
+    /// Adds what the webhook dispatcher counted since `prev` (its
+    /// [`DeliveryCounters::snapshot`](riskwatch_connectors::webhook::DeliveryCounters)) and
+    /// sets the outbox depth gauges; `prev` becomes `now`. Call about once a second.
+    pub fn add_deliveries(&self, prev: &mut Vec<EndpointSnapshot>, now: &[EndpointSnapshot]) {
+        use riskwatch_connectors::webhook::metrics::SINK;
+        for n in now {
+            let before = prev
+                .iter()
+                .find(|p| p.endpoint == n.endpoint)
+                .cloned()
+                .unwrap_or_default();
+            let e = n.endpoint.as_str();
+            for (outcome, now, before) in [
+                ("delivered", n.delivered, before.delivered),
+                ("retried", n.retried, before.retried),
+                ("dead", n.dead, before.dead),
+            ] {
+                self.delivery_attempts
+                    .with_label_values(&[SINK, e, outcome])
+                    .inc_by(now.saturating_sub(before));
+            }
+            self.outbox_events
+                .with_label_values(&[SINK, e])
+                .set(n.outbox_depth as i64);
+        }
+        prev.clear();
+        prev.extend_from_slice(now);
     }
 
     /// Adds a finished files-mode run or replay: its summary and its outputs (counted by
@@ -468,6 +506,36 @@ mod tests {
             doc.contains(&catalogue_markdown()),
             "docs/metrics.md's table differs from `riskwatch metrics-catalogue`"
         );
+    }
+
+    #[test]
+    fn delivery_counters_add_as_deltas_with_bounded_labels() {
+        let m = metrics();
+        let mut prev = Vec::new();
+        let mut now = vec![EndpointSnapshot {
+            endpoint: "collections".into(),
+            delivered: 5,
+            retried: 2,
+            dead: 1,
+            outbox_depth: 7,
+        }];
+        m.add_deliveries(&mut prev, &now);
+        now[0].delivered = 9;
+        now[0].outbox_depth = 0;
+        m.add_deliveries(&mut prev, &now);
+        let get = |o: &str| {
+            m.delivery_attempts
+                .with_label_values(&["webhook", "collections", o])
+                .get()
+        };
+        assert_eq!((get("delivered"), get("retried"), get("dead")), (9, 2, 1));
+        assert_eq!(
+            m.outbox_events
+                .with_label_values(&["webhook", "collections"])
+                .get(),
+            0
+        );
+        assert!(m.encode().contains("riskwatch_delivery_attempts_total{"));
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //!
 //! Only the strategy part of the config changes live: `[[strategy]]` (rules, scorecard,
 //! levels, policy, cases) and `[experiment]`. The other sections (`time`, `window`,
-//! `delinquency`, `rings`, `run`, `kafka`) shape state that is in flight or connections
+//! `delinquency`, `rings`, `run`, `kafka`, `webhook`) shape state that is in flight or connections
 //! that are open; a change to any of them rejects the whole new file, naming the section,
 //! so nothing is half-applied. In a cluster only process 0 reads the file: the change
 //! enters the dataflow at its worker 0 and reaches the others through the dataflow, so
@@ -192,6 +192,7 @@ impl Reloader {
             ("rings", self.running.rings != new.rings),
             ("run", self.running.run != new.run),
             ("kafka", self.running.kafka != new.kafka),
+            ("webhook", self.running.webhooks != new.webhooks),
         ];
         let changed: Vec<&str> = restart_only
             .iter()

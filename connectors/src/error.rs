@@ -64,6 +64,18 @@ pub enum ConnectorError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A webhook endpoint cannot be set up: its secret is missing or malformed, its CA
+    /// file unreadable. The message never contains a secret.
+    #[error("webhook \"{endpoint}\": {reason}")]
+    Webhook {
+        /// The endpoint's configured name.
+        endpoint: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The state directory holding the webhook outbox failed.
+    #[error(transparent)]
+    State(#[from] riskwatch_state::StateError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -6,9 +6,11 @@
 //! - [`file`]: NDJSON files (replay input, file outputs).
 //! - [`generator`]: the synthetic loan book.
 //! - [`kafka`]: Kafka source and sinks.
+//! - [`webhook`]: signed webhook delivery through the outbox, and the receiver kit.
 #![warn(missing_docs)]
 
 pub mod error;
 pub mod file;
 pub mod generator;
 pub mod kafka;
+pub mod webhook;

@@ -6,7 +6,8 @@
 //! Names follow `riskwatch_<subsystem>_<name>_<unit>[_total]`: counters end in `_total`,
 //! units are base units (seconds, bytes). Labels come from small bounded sets (streams,
 //! partitions, reject reason codes, rule ids, severities, strategies, levels, kinds, stages,
-//! workers); never a customer, an id, a URL or raw error text.
+//! workers, sinks, configured endpoint names, delivery outcomes); never a customer, an id,
+//! a URL or raw error text.
 
 /// A metric's Prometheus type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +43,8 @@ pub struct Metric {
     /// Label names, each from a small bounded set.
     pub labels: &'static [&'static str],
     /// Where it is fed: `all` (every run), `files` (files-mode run and replay, from the
-    /// run's summary) or `kafka` (Kafka mode only).
+    /// run's summary), `kafka` (Kafka mode only) or `webhook` (when webhooks are
+    /// configured).
     pub fed_in: &'static str,
 }
 
@@ -264,7 +266,25 @@ pub const CATALOGUE: &[Metric] = &[
         &["topic"],
         "kafka",
     ),
+    m(
+        "riskwatch_delivery_attempts_total",
+        Counter,
+        "Webhook delivery attempts by endpoint and outcome: delivered (2xx), retried (a \
+       transient failure, tried again later) or dead (dead-lettered).",
+        &["sink", "endpoint", "outcome"],
+        "webhook",
+    ),
+    m(
+        "riskwatch_delivery_outbox_events",
+        Gauge,
+        "Events waiting in the outbox for an endpoint, not yet delivered or dead-lettered.",
+        &["sink", "endpoint"],
+        "webhook",
+    ),
 ];
+
+/// The outcomes of `riskwatch_delivery_attempts_total`.
+pub const DELIVERY_OUTCOMES: [&str; 3] = ["delivered", "retried", "dead"];
 
 /// The standard process metrics (Linux), exported by the `prometheus` crate's process
 /// collector under their conventional names.
@@ -351,7 +371,7 @@ mod tests {
                     m.name
                 );
             }
-            assert!(["all", "files", "kafka"].contains(&m.fed_in));
+            assert!(["all", "files", "kafka", "webhook"].contains(&m.fed_in));
         }
     }
 }

@@ -40,6 +40,27 @@ pub fn days_past_due(due_ts: u64, t: u64) -> u64 {
     }
 }
 
+/// Epoch milliseconds as RFC 3339 UTC with milliseconds, e.g. `2024-03-01T08:30:00.250Z`
+/// (proleptic Gregorian, no leap seconds: what every JSON consumer parses).
+pub fn rfc3339_ms(ts: u64) -> String {
+    let days = ts / MS_PER_DAY;
+    let ms_of_day = ts % MS_PER_DAY;
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (never negative here).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, rem) = (ms_of_day / MS_PER_HOUR, ms_of_day % MS_PER_HOUR);
+    let (m, rem) = (rem / MS_PER_MINUTE, rem % MS_PER_MINUTE);
+    let (s, ms) = (rem / MS_PER_SECOND, rem % MS_PER_SECOND);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+}
+
 /// A duration in milliseconds, written in config as a number and a unit: `"10ms"`, `"10s"`,
 /// `"5m"` (or `"5min"`), `"1h"`, `"7d"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -111,6 +132,15 @@ impl<'de> Deserialize<'de> for Millis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(1_709_281_800_250), "2024-03-01T08:30:00.250Z");
+        assert_eq!(rfc3339_ms(MAX_TS), "3000-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(1_735_689_599_999), "2024-12-31T23:59:59.999Z");
+    }
 
     #[test]
     fn ceil_is_identity_on_multiples_and_rounds_up_otherwise() {

@@ -20,6 +20,17 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     for w in &compiled.warnings {
         println!("warning: config key \"{}\": {}", w.key, w.reason);
     }
+    for (i, endpoint) in config.webhooks.iter().enumerate() {
+        for w in endpoint.warnings(i) {
+            println!("{w}");
+        }
+        // `run` refuses a missing or malformed secret (exit 78); here, on a machine that
+        // may not hold the secrets, it is a warning.
+        let env = |v: &str| std::env::var(v).ok();
+        if let Err(e) = riskwatch_connectors::webhook::Endpoint::from_config(endpoint, env) {
+            println!("warning: {e}");
+        }
+    }
     println!(
         "config ok: {} features, {} slots, strategies:",
         compiled.layout.names.len(),

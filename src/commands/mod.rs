@@ -8,6 +8,8 @@ pub mod demo;
 pub mod gen;
 pub mod metrics_catalogue;
 pub mod produce;
+pub mod receive;
+pub mod redeliver;
 pub mod replay;
 pub mod run;
 pub mod state;
@@ -42,6 +44,10 @@ pub enum Command {
     State(state::Args),
     /// Print every Prometheus metric: name, type, labels and meaning (docs/metrics.md).
     MetricsCatalogue(metrics_catalogue::Args),
+    /// Receive webhooks: verify, de-duplicate, order cases, append to NDJSON (docs/webhooks.md).
+    Receive(receive::Args),
+    /// Move webhook dead letters back into a state directory's outbox (or list them).
+    Redeliver(redeliver::Args),
 }
 
 impl Command {
@@ -58,6 +64,8 @@ impl Command {
             Command::Consume(a) => consume::run(a),
             Command::CheckConfig(a) => check_config::run(a),
             Command::MetricsCatalogue(a) => metrics_catalogue::run(a),
+            Command::Receive(a) => receive::run(a),
+            Command::Redeliver(a) => redeliver::run(a),
             Command::State(a) => state::run(a),
         }
     }

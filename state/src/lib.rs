@@ -56,7 +56,9 @@
 //!   [`Fingerprint`] and their encodings; `checkpoint`: [`Checkpoint`], the batch;
 //! - `layout`: the directory as files (marker, `CURRENT` checks, wiping);
 //! - `state_dir`: [`StateDir`], the RocksDB database; `store`: the [`StateStore`] trait;
-//! - `error`: [`StateError`].
+//! - `error`: [`StateError`];
+//! - [`outbox`]: the webhook outbox (pending, delivered, dead letters) on the `outbox`,
+//!   `delivered` and `dead_letters` tables.
 #![warn(missing_docs)]
 
 mod checkpoint;
@@ -64,6 +66,7 @@ mod error;
 pub mod keys;
 mod layout;
 mod meta;
+pub mod outbox;
 mod state_dir;
 mod store;
 mod table;

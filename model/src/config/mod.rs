@@ -9,7 +9,7 @@
 //!
 //! One file per section: `time.rs` (`[time]`, `[delinquency]`), `window.rs` (windows and
 //! measures), `strategy.rs` (rules, scorecard, levels, experiment), `policy.rs`,
-//! `cases.rs`, `run.rs`, `kafka.rs` and `rings.rs`. Every type is re-exported here, so its
+//! `cases.rs`, `run.rs`, `kafka.rs`, `rings.rs` and `webhooks.rs`. Every type is re-exported here, so its
 //! path stays `riskwatch_model::config::X`.
 
 mod cases;
@@ -20,6 +20,7 @@ mod rings;
 mod run;
 mod strategy;
 mod time;
+mod webhooks;
 mod window;
 
 pub use cases::{CasesConfig, QueueRuleConfig};
@@ -32,6 +33,7 @@ pub use strategy::{
     ScorecardConfig, Severity, StrategyConfig,
 };
 pub use time::{DelinquencyConfig, TimeConfig};
+pub use webhooks::{EventPattern, EventType, ShadowFilter, WebhookConfig};
 pub use window::{Measure, MeasureKind, WindowConfig, ACCOUNT_FEATURES};
 
 use crate::time::{Millis, MS_PER_DAY};
@@ -128,6 +130,10 @@ pub struct Config {
     /// Fraud-ring detection over identifiers shared between customers.
     #[serde(default)]
     pub rings: RingsConfig,
+    /// Webhook endpoints the outputs are POSTed to, signed (docs/webhooks.md); none by
+    /// default.
+    #[serde(default, rename = "webhook", skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 impl Default for Config {
@@ -244,6 +250,12 @@ impl Config {
         self.run.validate()?;
         self.rings.validate(tick)?;
         self.kafka.validate(self.run.mode == RunMode::Kafka)?;
+        let strategy_names: BTreeSet<&str> =
+            self.strategies.iter().map(|s| s.name.as_str()).collect();
+        let mut endpoint_names = BTreeSet::new();
+        for (i, w) in self.webhooks.iter().enumerate() {
+            w.validate(i, &strategy_names, &mut endpoint_names)?;
+        }
         Ok(())
     }
 }
