@@ -5,6 +5,7 @@
 //! - [`reload`]: live strategy changes in `riskwatch run` (file change, SIGHUP).
 //! - [`state`]: state directories: fingerprints, restoring, the checkpoint committer.
 //! - [`exit`]: the exit codes of every command, and which error gets which.
+//! - [`deliveries`]: webhook deliveries through the outbox of a state directory.
 //! - [`demo`]: `riskwatch demo` (generate, replay, report).
 //! - [`bench`]: `riskwatch bench` (replay throughput, open-loop latency).
 //! - [`bench_restart`]: `riskwatch bench --restart` (checkpoint cost, state size, restart time).
@@ -23,6 +24,7 @@ pub mod bench;
 pub mod bench_kafka;
 pub mod bench_restart;
 pub mod compare;
+pub mod deliveries;
 pub mod demo;
 pub mod exit;
 pub mod live;

@@ -32,6 +32,7 @@ use riskwatch_connectors::kafka::{
     KafkaSource, SourceSettings, SourceStats,
 };
 use riskwatch_dataflows::checkpoint::WorkerState;
+use riskwatch_dataflows::evaluate::Output;
 use riskwatch_dataflows::graph::build_with_state;
 use riskwatch_dataflows::operators::evaluate::wall_clock_ms;
 use riskwatch_dataflows::operators::ledger::{AccountUpdate, Change};
@@ -289,7 +290,7 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
     let run = config.run.clone();
     let compiled = Arc::new(compiled.clone());
     let abort = Arc::new(AtomicBool::new(false));
-    let live_ckpt = open_state(config, &compiled, args, process, processes)?;
+    let (live_ckpt, deliveries) = open_state(config, &compiled, args, process, processes)?;
     let committer = live_ckpt.as_ref().map(|c| c.committer.clone());
     let shared = (sink.clone(), metrics.clone(), abort.clone(), args.clone());
     let guards = timely::execute(timely_config, move |worker| {
@@ -365,6 +366,16 @@ fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
             tracing::info!(seq = last.seq, frontier = last.frontier, "last checkpoint");
         }
     }
+    if let Some(d) = deliveries {
+        // A graceful stop gives the receivers a while; what is left is sent on restart.
+        let left = d.drain(&args.stop, Duration::from_secs(30))?;
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "webhook deliveries still pending; sent after the restart"
+            );
+        }
+    }
     if let Some(e) = first_error {
         return Err(e);
     }
@@ -405,14 +416,24 @@ fn open_state(
     args: &LiveArgs,
     process: usize,
     processes: usize,
-) -> anyhow::Result<Option<Arc<LiveCheckpoint>>> {
-    let _ = config;
+) -> anyhow::Result<(
+    Option<Arc<LiveCheckpoint>>,
+    Option<crate::deliveries::Deliveries>,
+)> {
     let Some(opts) = &args.state else {
-        return Ok(None);
+        if !config.webhooks.is_empty() {
+            return Err(crate::exit::Usage(
+                "[[webhook]] needs a state directory (--state or run.state_dir): deliveries \
+                 go through its outbox"
+                    .into(),
+            )
+            .into());
+        }
+        return Ok((None, None));
     };
     let expected = crate::state::fingerprint(compiled, args.workers, processes);
-    let dir = crate::state::open(opts, &expected)?;
-    let restore = match dir.last().cloned() {
+    let dir = Arc::new(crate::state::open(opts, &expected)?);
+    let restore = match dir.last() {
         Some(last) => {
             let stored = crate::state::load(&dir, process * args.workers, args.workers)?;
             tracing::info!(
@@ -428,17 +449,26 @@ fn open_state(
         }
         None => vec![None; args.workers],
     };
+    let deliveries = crate::deliveries::Deliveries::start(&dir, &config.webhooks)?;
+    let mut extras: Box<dyn crate::state::CheckpointExtras> = Box::new(crate::state::LiveExtras);
+    if let Some(d) = &deliveries {
+        extras = d.extras(extras);
+    }
     let committer = crate::state::Committer::start(
         dir,
         args.workers,
         crate::state::config_version(compiled),
-        Box::new(crate::state::LiveExtras),
+        extras,
     );
-    Ok(Some(Arc::new(LiveCheckpoint {
-        committer,
-        every: Duration::from_millis(opts.every),
-        restore: std::sync::Mutex::new(restore),
-    })))
+    Ok((
+        Some(Arc::new(LiveCheckpoint {
+            committer,
+            every: Duration::from_millis(opts.every),
+            restore: std::sync::Mutex::new(restore),
+            keep_outputs: deliveries.is_some(),
+        })),
+        deliveries,
+    ))
 }
 
 /// Writes the graph's output streams to their topics.
@@ -455,11 +485,12 @@ impl Outputs {
     /// Sends each record of `stream` to `writer`'s topic: key `customer_id`, value the
     /// contract JSON, headers `strategy` and `strategy_version` (`parts` names the three),
     /// counting them in `sent`.
-    fn write<'scope, R: serde::Serialize + 'static>(
+    fn write<'scope, R: serde::Serialize + Clone + Into<Output> + 'static>(
         &self,
         stream: timely::dataflow::StreamVec<'scope, u64, (R, u64, isize)>,
         mut writer: riskwatch_connectors::kafka::TopicWriter,
         sent: Rc<Cell<u64>>,
+        keep: Option<Rc<RefCell<Vec<(u64, Output)>>>>,
         parts: impl Fn(&R) -> [&String; 3] + 'static,
     ) {
         let (end, failure) = (self.end.clone(), self.failure.clone());
@@ -476,6 +507,9 @@ impl Outputs {
                         Err(e) => {
                             failure.borrow_mut().get_or_insert(e.to_string());
                         }
+                    }
+                    if let Some(keep) = &keep {
+                        keep.borrow_mut().push((time, record.clone().into()));
                     }
                 }
                 None::<()>
@@ -675,21 +709,28 @@ fn worker_loop(
             failure: failure.clone(),
             probe: probe.clone(),
         };
+        let keep = checkpoints.as_ref().and_then(|c| c.keep_outputs());
         out.write(
             outputs.alerts,
             sink.topic(&t.alerts),
             sent[0].clone(),
+            keep.clone(),
             |a| [&a.customer_id, &a.strategy, &a.strategy_version],
         );
         out.write(
             outputs.decisions,
             sink.topic(&t.decisions),
             sent[1].clone(),
+            keep.clone(),
             |d| [&d.customer_id, &d.strategy, &d.strategy_version],
         );
-        out.write(outputs.cases, sink.topic(&t.cases), sent[2].clone(), |c| {
-            [&c.customer_id, &c.strategy, &c.strategy_version]
-        });
+        out.write(
+            outputs.cases,
+            sink.topic(&t.cases),
+            sent[2].clone(),
+            keep,
+            |c| [&c.customer_id, &c.strategy, &c.strategy_version],
+        );
     });
 
     // Control: one message per worker, broadcast, so all agree on how to stop.

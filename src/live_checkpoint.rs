@@ -25,6 +25,7 @@ use riskwatch_connectors::kafka::{KafkaSink, SourceCheckpoint};
 /// How long a checkpoint waits for the brokers to acknowledge the outputs before it.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 use riskwatch_dataflows::checkpoint::{self, Op, Part, Stored, WorkerState};
+use riskwatch_dataflows::evaluate::Output;
 use riskwatch_model::event::Event;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -205,6 +206,8 @@ pub struct LiveCheckpoint {
     pub every: Duration,
     /// Per local worker: the restored frontier and its stored records.
     pub restore: Mutex<Vec<Option<(u64, Stored)>>>,
+    /// Keep the outputs for the checkpoints (webhooks stage them into the outbox).
+    pub keep_outputs: bool,
 }
 
 /// A worker's side of live checkpoints: its rounds, its operator state and what it fed
@@ -216,6 +219,8 @@ pub struct WorkerCheckpoints {
     pub state: WorkerState,
     /// Events fed ahead of the processed frontier.
     pub unsettled: Unsettled,
+    /// Outputs since the last part, when kept.
+    outputs: Option<Rc<RefCell<Vec<(u64, Output)>>>>,
     local: usize,
     global: u32,
 }
@@ -229,7 +234,9 @@ impl WorkerCheckpoints {
         local: usize,
     ) -> WorkerCheckpoints {
         let rounds = Rounds::new(worker, shared.every);
+        let outputs = shared.keep_outputs.then(Rc::default);
         WorkerCheckpoints {
+            outputs,
             global: worker.index() as u32,
             shared,
             rounds,
@@ -315,8 +322,18 @@ impl WorkerCheckpoints {
             checkpoint::key(self.global, &[]),
             checkpoint::encode(&record),
         ));
-        self.shared.committer.part(self.local, c, ops, Vec::new());
+        let outputs = self
+            .outputs
+            .as_ref()
+            .map(|o| std::mem::take(&mut *o.borrow_mut()))
+            .unwrap_or_default();
+        self.shared.committer.part(self.local, c, ops, outputs);
         Ok(())
+    }
+
+    /// Where the worker's output operators keep their outputs for the next part, if kept.
+    pub fn keep_outputs(&self) -> Option<Rc<RefCell<Vec<(u64, Output)>>>> {
+        self.outputs.clone()
     }
 
     /// The first commit failure, if any.

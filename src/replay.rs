@@ -71,6 +71,9 @@ pub fn read_strategy_change(path: &Path, current: &Compiled) -> anyhow::Result<(
     Ok((config, compiled))
 }
 
+/// How long a replay waits at its end for the outbox to drain.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Options of a replay.
 #[derive(Clone, Debug)]
 pub struct ReplayArgs {
@@ -262,13 +265,21 @@ pub fn replay(
     let mut committer = None;
     let mut checkpointing = None;
     let mut load_s = 0.0;
+    let mut deliveries = None;
+    if !config.webhooks.is_empty() && args.state.is_none() {
+        return Err(crate::exit::Usage(
+            "[[webhook]] needs a state directory (--state): deliveries go through its outbox"
+                .into(),
+        )
+        .into());
+    }
     if let Some(state_opts) = &args.state {
         let load_start = Instant::now();
         let expected = crate::state::fingerprint(compiled, args.workers, processes);
-        let dir = crate::state::open(state_opts, &expected)?;
+        let dir = Arc::new(crate::state::open(state_opts, &expected)?);
         let mut restore = None;
         let mut reported = 0u64;
-        if let Some(last) = dir.last().cloned() {
+        if let Some(last) = dir.last() {
             let stored = crate::state::load(&dir, process * args.workers, args.workers)?;
             reported = crate::state::replay_source(&dir)?.map_or(0, |s| s.rejected_reported);
             events.retain(|(t, _)| *t >= last.frontier);
@@ -294,13 +305,22 @@ pub fn replay(
             from,
             end,
         );
+        let mut extras: Box<dyn crate::state::CheckpointExtras> =
+            Box::new(crate::state::ReplayExtras {
+                rejected_reported: reported + rejected.len() as u64,
+            });
+        // Webhooks: only process 0 gathers the outputs, so only it delivers.
+        if process == 0 {
+            deliveries = crate::deliveries::Deliveries::start(&dir, &config.webhooks)?;
+            if let Some(d) = &deliveries {
+                extras = d.extras(extras);
+            }
+        }
         let c = crate::state::Committer::start(
             dir,
             args.workers,
             crate::state::config_version(compiled),
-            Box::new(crate::state::ReplayExtras {
-                rejected_reported: reported + rejected.len() as u64,
-            }),
+            extras,
         );
         checkpointing = Some(Arc::new(crate::pipeline::Checkpointing {
             times,
@@ -369,6 +389,15 @@ pub fn replay(
     }
     if let Some(e) = &out.failure {
         anyhow::bail!("{e}");
+    }
+    if let Some(d) = deliveries {
+        let left = d.drain(&stop, DRAIN_TIMEOUT)?;
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "webhook deliveries still pending; the next run with this state sends them"
+            );
+        }
     }
     let dataflow_s = dataflow_start.elapsed().as_secs_f64();
     let stopped_at = if read_stopped {

@@ -177,6 +177,9 @@ pub trait CheckpointExtras: Send {
         outputs: &[(u64, Output)],
         batch: &mut Checkpoint,
     ) -> Result<Vec<SourcePosition>, StateError>;
+
+    /// The checkpoint was committed (the outbox may send what it staged).
+    fn committed(&mut self) {}
 }
 
 struct Pending {
@@ -193,13 +196,13 @@ pub struct Committer {
     failure: Arc<Mutex<Option<String>>>,
     error: Arc<Mutex<Option<StateError>>>,
     figures: Arc<CommitFigures>,
-    thread: Mutex<Option<std::thread::JoinHandle<StateDir>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<Arc<StateDir>>>>,
 }
 
 impl Committer {
     /// Starts the commit thread over `dir`, expecting `workers` parts per checkpoint.
     pub fn start(
-        mut dir: StateDir,
+        dir: Arc<StateDir>,
         workers: usize,
         config_version: String,
         mut extras: Box<dyn CheckpointExtras>,
@@ -234,6 +237,7 @@ impl Committer {
                         });
                     match result {
                         Ok((_, stats)) => {
+                            extras.committed();
                             let us = stats.duration.as_micros() as u64;
                             figs.checkpoints.fetch_add(1, Ordering::Relaxed);
                             figs.bytes.fetch_add(stats.bytes, Ordering::Relaxed);
@@ -271,7 +275,7 @@ impl Committer {
 
     /// Waits for every handed-over checkpoint to be committed; returns the directory, or
     /// the first failure (a [`StateError`] when a commit failed).
-    pub fn finish(&self) -> anyhow::Result<StateDir> {
+    pub fn finish(&self) -> anyhow::Result<Arc<StateDir>> {
         self.tx.lock().expect("no panic holding the sender").take();
         let dir = self
             .thread

@@ -50,7 +50,9 @@ pub enum OpenMode {
 pub struct StateDir {
     db: DB,
     path: PathBuf,
-    last: Option<CheckpointMeta>,
+    /// The last complete checkpoint; behind a lock so that a shared (`Arc`) directory can
+    /// commit while the outbox reads and writes beside it.
+    last: std::sync::Mutex<Option<CheckpointMeta>>,
     fingerprint: Fingerprint,
 }
 
@@ -58,7 +60,7 @@ impl std::fmt::Debug for StateDir {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StateDir")
             .field("path", &self.path)
-            .field("last", &self.last)
+            .field("last", &self.last())
             .finish_non_exhaustive()
     }
 }
@@ -113,8 +115,11 @@ impl StateDir {
 
     /// The last complete checkpoint, loaded at open and replaced by each
     /// [`commit`](StateDir::commit); `None` in a new state directory.
-    pub fn last(&self) -> Option<&CheckpointMeta> {
-        self.last.as_ref()
+    pub fn last(&self) -> Option<CheckpointMeta> {
+        self.last
+            .lock()
+            .expect("no panic holding the last checkpoint")
+            .clone()
     }
 
     /// The fingerprint the directory was created with (equal to the one it was opened with).
@@ -142,13 +147,18 @@ impl StateDir {
     ///
     /// [`last`]: StateDir::last
     pub fn commit(
-        &mut self,
+        &self,
         batch: Checkpoint,
         mut meta: CheckpointMeta,
     ) -> Result<(CheckpointMeta, CommitStats), StateError> {
         let started = Instant::now();
+        // Commits are serialized by this lock (one checkpoint after the other).
+        let mut last = self
+            .last
+            .lock()
+            .expect("no panic holding the last checkpoint");
         meta.format = FORMAT_VERSION;
-        meta.seq = match &self.last {
+        meta.seq = match &*last {
             None => 1,
             Some(last) => last.seq.checked_add(1).ok_or_else(|| {
                 StateError::corrupt(&self.path, None, "the checkpoint seq is at its maximum")
@@ -159,7 +169,7 @@ impl StateDir {
         wb.put_cf(self.meta_cf(), LAST_KEY, meta.encode());
         let bytes = wb.size_in_bytes() as u64;
         self.write_synced(wb, "commit")?;
-        self.last = Some(meta.clone());
+        *last = Some(meta.clone());
         let stats = CommitStats {
             bytes,
             keys: batch.len() as u64,
@@ -261,7 +271,7 @@ impl StateDir {
         let dir = StateDir {
             db,
             path: path.to_path_buf(),
-            last: None,
+            last: std::sync::Mutex::new(None),
             fingerprint: expected.clone(),
         };
         dir.write_fingerprint()?;
@@ -297,7 +307,7 @@ impl StateDir {
         let mut dir = StateDir {
             db,
             path: path.to_path_buf(),
-            last: None,
+            last: std::sync::Mutex::new(None),
             fingerprint: expected.clone(),
         };
         dir.load(expected)?;
@@ -345,7 +355,7 @@ impl StateDir {
         if !changes.is_empty() {
             return Err(StateError::ConfigChanged { path, changes });
         }
-        self.last = last;
+        self.last = std::sync::Mutex::new(last);
         Ok(())
     }
 

@@ -21,7 +21,7 @@ pub trait StateStore {
     /// Writes `batch` and `meta` atomically and durably as the next checkpoint; see
     /// [`StateDir::commit`].
     fn commit(
-        &mut self,
+        &self,
         batch: Checkpoint,
         meta: CheckpointMeta,
     ) -> Result<(CheckpointMeta, CommitStats), StateError>;
@@ -36,12 +36,12 @@ pub trait StateStore {
     fn scan<'a>(&'a self, table: Table, prefix: &[u8]) -> Box<dyn Iterator<Item = ScanItem> + 'a>;
 
     /// The last complete checkpoint, if any.
-    fn last(&self) -> Option<&CheckpointMeta>;
+    fn last(&self) -> Option<CheckpointMeta>;
 }
 
 impl StateStore for StateDir {
     fn commit(
-        &mut self,
+        &self,
         batch: Checkpoint,
         meta: CheckpointMeta,
     ) -> Result<(CheckpointMeta, CommitStats), StateError> {
@@ -60,7 +60,7 @@ impl StateStore for StateDir {
         Box::new(StateDir::scan(self, table, prefix))
     }
 
-    fn last(&self) -> Option<&CheckpointMeta> {
+    fn last(&self) -> Option<CheckpointMeta> {
         StateDir::last(self)
     }
 }

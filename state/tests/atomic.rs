@@ -37,7 +37,7 @@ fn count(dir: &StateDir, tag: u8) -> (u64, u64) {
 #[test]
 fn checkpoint_of_many_keys_is_visible_whole_after_reopen() {
     let tmp = TempDir::new("atomic");
-    let mut dir = fresh(tmp.path());
+    let dir = fresh(tmp.path());
     let batch = big_checkpoint(1);
     let ops = batch.len() as u64;
     let (m, stats) = dir.commit(batch, meta(1000)).expect("commit");
@@ -57,7 +57,7 @@ fn child_big_commit() {
     let Some(path) = child_dir("big-commit") else {
         return;
     };
-    let mut dir = open(&path);
+    let dir = open(&path);
     let mut small = Checkpoint::new();
     small.put(Table::Sources, b"small", b"1");
     dir.commit(small, meta(1)).expect("commit 1");

@@ -11,7 +11,7 @@ use crate::support::{assert_names, fingerprint, fresh, meta, open, raw_db, sst_f
 /// A closed state directory with two checkpoints, flushed to SST files if `flush`.
 fn populated(name: &str, flush: bool) -> TempDir {
     let tmp = TempDir::new(name);
-    let mut dir = fresh(tmp.path());
+    let dir = fresh(tmp.path());
     for n in 1..=2u64 {
         let mut c = Checkpoint::new();
         for k in 0..500 {

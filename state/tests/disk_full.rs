@@ -62,14 +62,14 @@ fn child_commit_until_full() {
     let Some(path) = child_dir("disk-full") else {
         return;
     };
-    let mut dir = open(&path);
+    let dir = open(&path);
     for _ in 0..10_000 {
-        let before = dir.last().cloned();
+        let before = dir.last();
         let n = before.as_ref().map_or(1, |m| m.seq + 1);
         match dir.commit(checkpoint(n), meta(n)) {
             Ok(_) => println!("committed {n}"),
             Err(e) => {
-                assert_eq!(dir.last(), before.as_ref(), "a failed commit moved last()");
+                assert_eq!(dir.last(), before.clone(), "a failed commit moved last()");
                 let kind = match &e {
                     StateError::Io { op, .. } => format!("io {op}"),
                     other => format!("other {other:?}"),
@@ -81,7 +81,7 @@ fn child_commit_until_full() {
                     Ok(_) => println!("retry ok"),
                     Err(e) => println!("retry failed {e}"),
                 }
-                assert_eq!(dir.last(), before.as_ref(), "a failed retry moved last()");
+                assert_eq!(dir.last(), before.clone(), "a failed retry moved last()");
                 return;
             }
         }
@@ -92,7 +92,7 @@ fn child_commit_until_full() {
 #[test]
 fn disk_full_during_commit_keeps_the_previous_checkpoint() {
     let tmp = TempDir::new("disk-full");
-    let mut dir = fresh(tmp.path());
+    let dir = fresh(tmp.path());
     dir.commit(checkpoint(1), meta(1)).expect("commit 1");
     drop(dir);
 
@@ -151,7 +151,7 @@ fn disk_full_during_commit_keeps_the_previous_checkpoint() {
     );
 
     // Without the limit: the previous checkpoint, whole, and nothing of the failed one.
-    let mut dir = open(tmp.path());
+    let dir = open(tmp.path());
     assert_holds(&dir, n - 1);
     dir.commit(checkpoint(n), meta(n))
         .expect("commit once there is room");
@@ -170,7 +170,7 @@ fn child_fill_tmpfs() {
     let ballast = mount.join("ballast");
     fs::write(&ballast, vec![0; 2 << 20]).expect("write the ballast");
     let state = mount.join("state");
-    let mut dir = fresh(&state);
+    let dir = fresh(&state);
     let mut failed = None;
     for n in 1..10_000 {
         if let Err(e) = dir.commit(checkpoint(n), meta(n)) {
@@ -185,7 +185,7 @@ fn child_fill_tmpfs() {
     assert!(n > 2, "the tmpfs filled up before two checkpoints fit");
     drop(dir);
     fs::remove_file(&ballast).expect("free the ballast");
-    let mut dir = open(&state);
+    let dir = open(&state);
     assert_holds(&dir, n - 1);
     dir.commit(checkpoint(n), meta(n))
         .expect("commit once there is room");

@@ -83,7 +83,7 @@ fn child_commit_loop() {
     let Some(path) = child_dir("commit-loop") else {
         return;
     };
-    let mut dir = open(&path);
+    let dir = open(&path);
     loop {
         let n = dir.last().map_or(1, |m| m.seq + 1);
         let (written, _) = dir.commit(checkpoint(n), meta(n * 1000)).expect("commit");

@@ -113,7 +113,7 @@ fn a_foreign_rocksdb_is_never_wiped() {
 #[test]
 fn fresh_wipes_a_state_dir() {
     let tmp = TempDir::new("fresh");
-    let mut dir = fresh(tmp.path());
+    let dir = fresh(tmp.path());
     let mut c = Checkpoint::new();
     c.put(Table::Ledger, b"k", b"v");
     dir.commit(c, meta(1)).unwrap();
@@ -129,7 +129,7 @@ fn fresh_wipes_a_state_dir() {
 #[test]
 fn a_second_open_is_refused_while_the_first_is_open() {
     let tmp = TempDir::new("locked");
-    let mut dir = fresh(tmp.path());
+    let dir = fresh(tmp.path());
     let mut c = Checkpoint::new();
     c.put(Table::Ledger, b"k", b"v");
     dir.commit(c, meta(1)).unwrap();
@@ -202,12 +202,12 @@ fn missing_fingerprint_of_an_empty_state_is_restored() {
 #[test]
 fn works_as_a_trait_object() {
     let tmp = TempDir::new("dyn");
-    let mut store: Box<dyn StateStore + Send> = Box::new(fresh(tmp.path()));
+    let store: Box<dyn StateStore + Send> = Box::new(fresh(tmp.path()));
     let mut c = Checkpoint::new();
     c.put(Table::Outbox, b"a", b"1");
     c.put(Table::Outbox, b"b", b"2");
     let (m, _) = store.commit(c, meta(5)).unwrap();
-    assert_eq!(store.last(), Some(&m));
+    assert_eq!(store.last(), Some(m.clone()));
     let mut w = Checkpoint::new();
     w.delete(Table::Outbox, b"a");
     w.put(Table::Delivered, b"a", b"ok");

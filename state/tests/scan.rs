@@ -144,7 +144,7 @@ fn delete_range_removes_exactly_the_half_open_range() {
 #[test]
 fn write_leaves_the_checkpoint_alone() {
     let tmp = TempDir::new("write");
-    let mut dir = fresh(tmp.path());
+    let dir = fresh(tmp.path());
     dir.commit(Checkpoint::new(), meta(1)).unwrap();
     let mut w = Checkpoint::new();
     w.put(Table::DeadLetters, b"d1", b"gave up");
@@ -163,7 +163,7 @@ fn write_leaves_the_checkpoint_alone() {
 #[test]
 fn size_on_disk_and_verify_count_the_state() {
     let tmp = TempDir::new("size");
-    let mut dir = fresh(tmp.path());
+    let dir = fresh(tmp.path());
     let empty = dir.size_on_disk();
     let mut c = Checkpoint::new();
     let mut rng = Rng::new(3);

@@ -12,7 +12,7 @@ use crate::support::{assert_names, fingerprint, fresh, meta, open, raw_db, TempD
 
 fn committed(name: &str) -> TempDir {
     let tmp = TempDir::new(name);
-    let mut dir = fresh(tmp.path());
+    let dir = fresh(tmp.path());
     let mut c = Checkpoint::new();
     c.put(Table::Ledger, b"k", b"v");
     dir.commit(c, meta(1)).unwrap();
@@ -127,7 +127,7 @@ fn fingerprint_is_checked_before_the_first_checkpoint() {
 #[test]
 fn commit_sets_seq_format_and_fingerprint() {
     let tmp = TempDir::new("commit-meta");
-    let mut dir = fresh(tmp.path());
+    let dir = fresh(tmp.path());
     let mut written = Vec::new();
     for n in 1..=3u64 {
         let given = CheckpointMeta {
@@ -140,9 +140,9 @@ fn commit_sets_seq_format_and_fingerprint() {
         assert_eq!((m.seq, m.format), (n, FORMAT_VERSION));
         assert_eq!(m.fingerprint, fingerprint());
         assert_eq!((m.frontier, &m.sources), (given.frontier, &given.sources));
-        assert_eq!(dir.last(), Some(&m));
+        assert_eq!(dir.last(), Some(m.clone()));
         written.push(m);
     }
     drop(dir);
-    assert_eq!(open(tmp.path()).last(), written.last());
+    assert_eq!(open(tmp.path()).last(), written.last().cloned());
 }
