@@ -16,6 +16,10 @@
 #             dashboards' regeneration check, and a real Prometheus scraping a running
 #             riskwatch, evaluating every panel query and rule expression
 #   kafka     scripts/kafka-e2e.sh, when it exists (skipped otherwise)
+#   crash     scripts/crash-test.sh: runs with a state directory and a webhook endpoint
+#             killed with SIGKILL at 6 random points, through Kafka and in files mode;
+#             topics and a chaotic receiver must hold exactly an uninterrupted replay's
+#             outputs (seed printed; CRASH_SEED repeats a run)
 # Prints each stage's time and ends with a line "summary: N passed, N failed[, N skipped]".
 #
 # One build profile for everything: release. Compiled dependencies are kept outside the
@@ -230,6 +234,10 @@ stage_kafka() {
   RISKWATCH_BIN="$BIN" bash scripts/kafka-e2e.sh
 }
 
+stage_crash() {
+  RISKWATCH_BIN="$BIN" SEED="${CRASH_SEED:-$RANDOM}" bash scripts/crash-test.sh
+}
+
 echo "test: repo $REPO; CARGO_TARGET_DIR=$CARGO_TARGET_DIR; work dir $WORK"
 stage setup stage_setup
 stage fmt stage_fmt
@@ -243,6 +251,7 @@ if [ -f scripts/kafka-e2e.sh ]; then
 else
   skip kafka "scripts/kafka-e2e.sh does not exist yet"
 fi
+stage crash stage_crash
 
 print_results
 summary
