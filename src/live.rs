@@ -490,7 +490,7 @@ impl Outputs {
         stream: timely::dataflow::StreamVec<'scope, u64, (R, u64, isize)>,
         mut writer: riskwatch_connectors::kafka::TopicWriter,
         sent: Rc<Cell<u64>>,
-        keep: Option<Rc<RefCell<Vec<(u64, Output)>>>>,
+        keep: Option<crate::pipeline::KeptOutputs>,
         parts: impl Fn(&R) -> [&String; 3] + 'static,
     ) {
         let (end, failure) = (self.end.clone(), self.failure.clone());

@@ -25,7 +25,6 @@ use riskwatch_connectors::kafka::{KafkaSink, SourceCheckpoint};
 /// How long a checkpoint waits for the brokers to acknowledge the outputs before it.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 use riskwatch_dataflows::checkpoint::{self, Op, Part, Stored, WorkerState};
-use riskwatch_dataflows::evaluate::Output;
 use riskwatch_model::event::Event;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -220,7 +219,7 @@ pub struct WorkerCheckpoints {
     /// Events fed ahead of the processed frontier.
     pub unsettled: Unsettled,
     /// Outputs since the last part, when kept.
-    outputs: Option<Rc<RefCell<Vec<(u64, Output)>>>>,
+    outputs: Option<crate::pipeline::KeptOutputs>,
     local: usize,
     global: u32,
 }
@@ -332,7 +331,7 @@ impl WorkerCheckpoints {
     }
 
     /// Where the worker's output operators keep their outputs for the next part, if kept.
-    pub fn keep_outputs(&self) -> Option<Rc<RefCell<Vec<(u64, Output)>>>> {
+    pub fn keep_outputs(&self) -> Option<crate::pipeline::KeptOutputs> {
         self.outputs.clone()
     }
 

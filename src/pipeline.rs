@@ -45,6 +45,9 @@ pub struct RunOutput {
     pub restore_s: f64,
 }
 
+/// Outputs a worker keeps for its next checkpoint part (the outbox), with their times.
+pub type KeptOutputs = Rc<RefCell<Vec<(u64, Output)>>>;
+
 /// Where a run's checkpoints go: one part per local worker per checkpoint time, taken while
 /// the dataflow is quiescent there (see [`riskwatch_dataflows::checkpoint`]).
 pub trait CheckpointSink: Send + Sync {
@@ -318,7 +321,7 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
             })
             .unwrap_or_default();
         // Outputs since the last checkpoint part, for the sink (the outbox).
-        let recent: Rc<RefCell<Vec<(u64, Output)>>> = Rc::new(RefCell::new(Vec::new()));
+        let recent: KeptOutputs = Rc::new(RefCell::new(Vec::new()));
         // Global worker 0 sends each strategy change once per worker, keyed by its index.
         let mut changes: std::collections::VecDeque<(u64, String)> = if worker.index() == 0 {
             opts.config_changes.iter().cloned().collect()
@@ -527,7 +530,7 @@ fn capture<'scope, T>(
     end: u64,
     gather: bool,
     sink: Rc<RefCell<Vec<(u64, T)>>>,
-    keep: Option<Rc<RefCell<Vec<(u64, Output)>>>>,
+    keep: Option<KeptOutputs>,
     probe: &ProbeHandle<u64>,
 ) where
     T: serde::Serialize + serde::de::DeserializeOwned + Clone + Into<Output> + 'static,

@@ -195,11 +195,14 @@ pub struct WorkerState {
     pub evaluate: Rc<RefCell<EvaluateState>>,
 }
 
+/// A stored key and value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// The stored records of one worker, per part, in key order.
 #[derive(Clone, Debug, Default)]
 pub struct Stored {
     /// `(key, value)` by part.
-    pub parts: HashMap<Part, Vec<(Vec<u8>, Vec<u8>)>>,
+    pub parts: HashMap<Part, Vec<Entry>>,
 }
 
 impl WorkerState {
@@ -453,6 +456,130 @@ pub fn canonical(worker: u32, frontier: u64, stored: &Stored) -> Result<Vec<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A small deterministic generator (xorshift), so the harness needs no crate.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    /// One stored record of every kind, as a checkpoint writes them.
+    fn corpus() -> Stored {
+        let ledger = LedgerRecord {
+            entry: CustomerEntry {
+                first_seen: 17,
+                ..CustomerEntry::default()
+            },
+            links: vec![(9, 99)],
+        };
+        let held = vec![
+            (5u64, HeldRecord::Sum(1, vec![(3, -70)])),
+            (5, HeldRecord::Distinct(4, 77)),
+            (6, HeldRecord::Link(88)),
+        ];
+        let ids = vec![(1000u64, Stream::Behaviors, 42u64)];
+        let customer = CustomerState {
+            wakes: vec![2000],
+            ..CustomerState::default()
+        };
+        let worker = WorkerRecord {
+            breakers: Vec::new(),
+            config_json: None,
+        };
+        let mut stored = Stored::default();
+        stored
+            .parts
+            .insert(Part::Ledger, vec![(key(0, &[5]), encode(&ledger))]);
+        stored
+            .parts
+            .insert(Part::Windows, vec![(key(0, &[1500, 0]), encode(&held))]);
+        stored
+            .parts
+            .insert(Part::Dedupe, vec![(key(0, &[1000, 0]), encode(&ids))]);
+        stored.parts.insert(
+            Part::Evaluate,
+            vec![
+                (key(0, &[5]), encode(&customer)),
+                (worker_key(0), encode(&worker)),
+            ],
+        );
+        stored
+    }
+
+    /// The checkpoint-record target of the fuzz harness (docs/fuzzing.md): every record
+    /// kind, mutated (bit flips, truncation, splices, extreme bytes), must decode or be
+    /// refused with an error; never a panic, never an unbounded allocation. Bounded by
+    /// `RISKWATCH_FUZZ_ITERS` (default 20,000).
+    #[test]
+    fn mutated_checkpoint_records_are_refused_or_restored_never_a_panic() {
+        let iters: u64 = std::env::var("RISKWATCH_FUZZ_ITERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20_000);
+        let base = corpus();
+        let layout = crate::layout::Layout::new(&riskwatch_model::config::Config::default())
+            .expect("default layout");
+        let strategies = Rc::new(
+            crate::plan::compile(&riskwatch_model::config::Config::default(), |_| {
+                Err("no imports".into())
+            })
+            .expect("default config compiles")
+            .strategies,
+        );
+        // The unmutated corpus restores and prints.
+        assert!(canonical(0, 1000, &base).unwrap().len() >= 5);
+        WorkerState::new(strategies.clone())
+            .restore(1000, &base, &layout)
+            .expect("the corpus restores");
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let (mut refused, mut accepted) = (0u64, 0u64);
+        for _ in 0..iters {
+            let mut stored = base.clone();
+            let parts: Vec<Part> = stored.parts.keys().copied().collect();
+            let part = parts[(rng.next() % parts.len() as u64) as usize];
+            let entries = stored.parts.get_mut(&part).expect("present");
+            let i = (rng.next() % entries.len() as u64) as usize;
+            let (k, v) = &mut entries[i];
+            let target = if rng.next() % 8 == 0 { k } else { v };
+            match rng.next() % 4 {
+                0 if !target.is_empty() => {
+                    let at = (rng.next() % target.len() as u64) as usize;
+                    target[at] ^= 1 << (rng.next() % 8);
+                }
+                1 => {
+                    let keep = (rng.next() % (target.len() as u64 + 1)) as usize;
+                    target.truncate(keep);
+                }
+                2 => {
+                    let at = (rng.next() % (target.len() as u64 + 1)) as usize;
+                    let fill = [0xff, 0x00, 0x7f, 0x80][(rng.next() % 4) as usize];
+                    let n = 1 + (rng.next() % 9) as usize;
+                    target.splice(at..at, std::iter::repeat_n(fill, n));
+                }
+                _ if !target.is_empty() => {
+                    let at = (rng.next() % target.len() as u64) as usize;
+                    target[at] = [0x00, 0xff, 0x01, 0x7f][(rng.next() % 4) as usize];
+                }
+                _ => {}
+            }
+            let printed = canonical(0, 1000, &stored).is_ok();
+            let restored = WorkerState::new(strategies.clone())
+                .restore(1000, &stored, &layout)
+                .is_ok();
+            if printed && restored {
+                accepted += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        assert!(refused > 0, "mutations were refused");
+        assert_eq!(accepted + refused, iters);
+    }
 
     #[test]
     fn keys_sort_by_worker_then_numbers() {

@@ -49,6 +49,12 @@ pub enum HeldRecord {
     Link(u64),
 }
 
+/// A changed chunk: `(time, chunk index, its entries as (customer key, record))`.
+pub type DirtyChunk = (u64, u32, Vec<(u64, HeldRecord)>);
+
+/// A distinct-count occurrence: `(customer key, slot, identifier hash)`.
+pub type DistinctOccurrence = (u64, u8, u64);
+
 /// Entries per chunk of a [`Slab`] and of a bucket's list.
 pub(super) const CHUNK: usize = 1 << 12;
 
@@ -256,7 +262,7 @@ impl Deferred {
 
     /// The chunks changed since the last call, at times from `from` on, as
     /// `(time, chunk index, entries)`; forgets the changes.
-    pub fn take_dirty(&mut self, from: u64) -> Vec<(u64, u32, Vec<(u64, HeldRecord)>)> {
+    pub fn take_dirty(&mut self, from: u64) -> Vec<DirtyChunk> {
         let dirty = std::mem::take(&mut self.dirty);
         let mut out = Vec::new();
         for (time, chunk) in dirty.into_iter().filter(|(t, _)| *t >= from) {
@@ -322,7 +328,7 @@ impl Deferred {
     /// The window state the held retractions stand for: per customer, the current sums (the
     /// negated sum of its held sum retractions, zero slots left out), and every distinct
     /// occurrence `(key, slot, value)` once per held retraction.
-    pub fn current(&self) -> (Vec<(u64, Slots)>, Vec<(u64, u8, u64)>) {
+    pub fn current(&self) -> (Vec<(u64, Slots)>, Vec<DistinctOccurrence>) {
         let mut sums: HashMap<u64, Slots, KeyHasher> = HashMap::default();
         let mut distinct = Vec::new();
         for bucket in self.buckets.values() {
