@@ -545,7 +545,7 @@ mod tests {
             let entries = stored.parts.get_mut(&part).expect("present");
             let i = (rng.next() % entries.len() as u64) as usize;
             let (k, v) = &mut entries[i];
-            let target = if rng.next() % 8 == 0 { k } else { v };
+            let target = if rng.next().is_multiple_of(8) { k } else { v };
             match rng.next() % 4 {
                 0 if !target.is_empty() => {
                     let at = (rng.next() % target.len() as u64) as usize;
