@@ -54,6 +54,9 @@ pub struct KafkaBenchArgs {
     pub dir: PathBuf,
     /// Runs per rate; each figure is the median over them (fresh topics every run).
     pub runs: usize,
+    /// Checkpoint into a fresh state directory at this wall-time interval (ms); none when
+    /// `None`.
+    pub checkpoint_every: Option<u64>,
 }
 
 /// One run.
@@ -78,6 +81,10 @@ pub struct KafkaFigure {
     pub max_ms: f64,
     /// Times backpressure paused a worker.
     pub pauses: u64,
+    /// Checkpoints committed (with `--checkpoint-every`; median over runs).
+    pub checkpoints: u64,
+    /// The state directory's size on disk at the end, bytes (median over runs).
+    pub state_bytes: u64,
     /// Runs the figures are medians of.
     pub runs: usize,
 }
@@ -100,7 +107,7 @@ pub fn table(r: &KafkaBenchReport) -> String {
     let _ = writeln!(s, "machine: {}\nsettings: {}", r.machine, r.settings);
     let _ = writeln!(
         s,
-        "\n  {:>8} {:>9} {:>11} {:>11} {:>8} {:>8} {:>8} {:>8} {:>6} {:>4}",
+        "\n  {:>8} {:>9} {:>11} {:>11} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>9} {:>4}",
         "rate",
         "events",
         "produced/s",
@@ -110,6 +117,8 @@ pub fn table(r: &KafkaBenchReport) -> String {
         "p99 ms",
         "max ms",
         "pauses",
+        "ckpts",
+        "state MB",
         "runs"
     );
     for f in &r.figures {
@@ -120,7 +129,7 @@ pub fn table(r: &KafkaBenchReport) -> String {
         };
         let _ = writeln!(
             s,
-            "  {:>8} {:>9} {:>11.0} {:>11.0} {:>8} {:>8.1} {:>8.1} {:>8.1} {:>6} {:>4}",
+            "  {:>8} {:>9} {:>11.0} {:>11.0} {:>8} {:>8.1} {:>8.1} {:>8.1} {:>6} {:>6} {:>9.1} {:>4}",
             rate,
             f.events,
             f.produced_per_s,
@@ -130,6 +139,8 @@ pub fn table(r: &KafkaBenchReport) -> String {
             f.p99_ms,
             f.max_ms,
             f.pauses,
+            f.checkpoints,
+            f.state_bytes as f64 / 1e6,
             f.runs
         );
     }
@@ -363,6 +374,7 @@ pub fn bench_kafka(args: &KafkaBenchArgs) -> anyhow::Result<KafkaBenchReport> {
                 rate * args.seconds
             };
             let stop = Arc::new(AtomicBool::new(false));
+            let state_dir = args.dir.join(format!("state-{i}-{run_index}"));
             let live_args = LiveArgs {
                 workers: args.workers,
                 cluster: None,
@@ -370,7 +382,11 @@ pub fn bench_kafka(args: &KafkaBenchArgs) -> anyhow::Result<KafkaBenchReport> {
                 until_idle: rate == 0,
                 idle_check: Duration::from_millis(500),
                 stop: stop.clone(),
-                state: None,
+                state: args.checkpoint_every.map(|every| crate::state::StateOptions {
+                    dir: state_dir.clone(),
+                    mode: riskwatch_state::OpenMode::Fresh,
+                    every,
+                }),
                 print_summary: false,
                 reload: None,
                 metrics: None,
@@ -447,6 +463,20 @@ pub fn bench_kafka(args: &KafkaBenchArgs) -> anyhow::Result<KafkaBenchReport> {
                 .map(|(out, ts)| out.saturating_sub(*ts) as f64)
                 .collect();
             lat.sort_by(f64::total_cmp);
+            let (checkpoints, state_bytes) = match &live_args.state {
+                Some(opts) => {
+                    let expected = crate::state::fingerprint(&compiled, args.workers, 1);
+                    let dir = crate::state::open(
+                        &crate::state::StateOptions {
+                            mode: riskwatch_state::OpenMode::Existing,
+                            ..opts.clone()
+                        },
+                        &expected,
+                    )?;
+                    (dir.last().map_or(0, |m| m.seq), dir.size_on_disk())
+                }
+                None => (0, 0),
+            };
             let fig = KafkaFigure {
                 rate,
                 events: figure_events,
@@ -461,6 +491,8 @@ pub fn bench_kafka(args: &KafkaBenchArgs) -> anyhow::Result<KafkaBenchReport> {
                 p99_ms: percentile(&lat, 0.99),
                 max_ms: lat.last().copied().unwrap_or(0.0),
                 pauses,
+                checkpoints,
+                state_bytes,
                 runs: 1,
             };
             eprintln!(
@@ -491,6 +523,8 @@ fn median(runs: Vec<KafkaFigure>) -> KafkaFigure {
         p99_ms: mid(&runs, |f| f.p99_ms),
         max_ms: mid(&runs, |f| f.max_ms),
         pauses: mid(&runs, |f| f.pauses),
+        checkpoints: mid(&runs, |f| f.checkpoints),
+        state_bytes: mid(&runs, |f| f.state_bytes),
         runs: runs.len(),
     }
 }

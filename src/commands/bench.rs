@@ -52,6 +52,10 @@ pub struct Args {
     /// Kafka bench: partitions per input topic.
     #[arg(long, default_value_t = 4)]
     partitions: i32,
+    /// Kafka bench: checkpoint into a fresh state directory every this much wall time
+    /// (e.g. `5s`), to measure what checkpoints cost live.
+    #[arg(long, requires = "kafka", value_parser = riskwatch::state::parse_every)]
+    kafka_checkpoint_every: Option<u64>,
     /// Measure checkpoints and restarts instead: checkpoint cost in a replay, state bytes
     /// per customer, and the time from a restart to running again.
     #[arg(long, conflicts_with_all = ["kafka", "replay_only", "latency_only"])]
@@ -90,6 +94,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
             partitions: a.partitions,
             dir: a.dir,
             runs: a.runs,
+            checkpoint_every: a.kafka_checkpoint_every,
         })?;
         if a.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
