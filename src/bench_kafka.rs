@@ -382,11 +382,13 @@ pub fn bench_kafka(args: &KafkaBenchArgs) -> anyhow::Result<KafkaBenchReport> {
                 until_idle: rate == 0,
                 idle_check: Duration::from_millis(500),
                 stop: stop.clone(),
-                state: args.checkpoint_every.map(|every| crate::state::StateOptions {
-                    dir: state_dir.clone(),
-                    mode: riskwatch_state::OpenMode::Fresh,
-                    every,
-                }),
+                state: args
+                    .checkpoint_every
+                    .map(|every| crate::state::StateOptions {
+                        dir: state_dir.clone(),
+                        mode: riskwatch_state::OpenMode::Fresh,
+                        every,
+                    }),
                 print_summary: false,
                 reload: None,
                 metrics: None,

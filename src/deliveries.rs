@@ -31,24 +31,50 @@ pub struct Deliveries {
     handle: Arc<DispatcherHandle>,
     outbox: Outbox,
     configs: Vec<WebhookConfig>,
+    reporter: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
 }
 
 impl Deliveries {
     /// Starts the dispatcher over the outbox of `dir`, when webhooks are configured. Reads
     /// the endpoints' secrets (from env or files); a missing one fails here, naming it.
+    ///
+    /// With `metrics`, a thread adds the dispatcher's counts to them every second
+    /// (`riskwatch_delivery_attempts_total`, `riskwatch_delivery_outbox_events`).
     pub fn start(
         dir: &Arc<StateDir>,
         configs: &[WebhookConfig],
+        metrics: Option<crate::metrics::Metrics>,
     ) -> anyhow::Result<Option<Deliveries>> {
         if configs.is_empty() {
             return Ok(None);
         }
         let endpoints = Endpoint::all_from_env(configs)?;
-        let handle = Dispatcher::new(Outbox::new(dir.clone()), endpoints).spawn()?;
+        let handle = Arc::new(Dispatcher::new(Outbox::new(dir.clone()), endpoints).spawn()?);
+        let reporter = match metrics {
+            Some(m) => {
+                let stop = Arc::new(AtomicBool::new(false));
+                let (done, counters) = (stop.clone(), handle.counters().clone());
+                let thread = std::thread::Builder::new()
+                    .name("webhook-metrics".into())
+                    .spawn(move || {
+                        let mut prev = Vec::new();
+                        loop {
+                            m.add_deliveries(&mut prev, &counters.snapshot());
+                            if done.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                    })?;
+                Some((stop, thread))
+            }
+            None => None,
+        };
         Ok(Some(Deliveries {
-            handle: Arc::new(handle),
+            handle,
             outbox: Outbox::new(dir.clone()),
             configs: configs.to_vec(),
+            reporter,
         }))
     }
 
@@ -78,6 +104,10 @@ impl Deliveries {
             left = self.depth();
         }
         let counters = self.handle.counters().clone();
+        if let Some((stop, thread)) = self.reporter {
+            stop.store(true, Ordering::Relaxed);
+            let _ = thread.join();
+        }
         drop(self.outbox);
         match Arc::try_unwrap(self.handle) {
             Ok(h) => h.shutdown()?,

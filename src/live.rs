@@ -449,7 +449,8 @@ fn open_state(
         }
         None => vec![None; args.workers],
     };
-    let deliveries = crate::deliveries::Deliveries::start(&dir, &config.webhooks)?;
+    let deliveries =
+        crate::deliveries::Deliveries::start(&dir, &config.webhooks, args.metrics.clone())?;
     let mut extras: Box<dyn crate::state::CheckpointExtras> = Box::new(crate::state::LiveExtras);
     if let Some(d) = &deliveries {
         extras = d.extras(extras);

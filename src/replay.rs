@@ -311,7 +311,7 @@ pub fn replay(
             });
         // Webhooks: only process 0 gathers the outputs, so only it delivers.
         if process == 0 {
-            deliveries = crate::deliveries::Deliveries::start(&dir, &config.webhooks)?;
+            deliveries = crate::deliveries::Deliveries::start(&dir, &config.webhooks, None)?;
             if let Some(d) = &deliveries {
                 extras = d.extras(extras);
             }
