@@ -460,6 +460,7 @@ fn open_state(
         args.workers,
         crate::state::config_version(compiled),
         extras,
+        args.metrics.clone(),
     );
     Ok((
         Some(Arc::new(LiveCheckpoint {

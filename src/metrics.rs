@@ -65,6 +65,16 @@ pub struct Metrics {
     pub delivery_attempts: IntCounterVec,
     /// `riskwatch_delivery_outbox_events{sink, endpoint}`.
     pub outbox_events: IntGaugeVec,
+    /// `riskwatch_checkpoint_commits_total`.
+    pub checkpoint_commits: IntCounter,
+    /// `riskwatch_checkpoint_failures_total`.
+    pub checkpoint_failures: IntCounter,
+    /// `riskwatch_checkpoint_duration_seconds`.
+    pub checkpoint_duration: Histogram,
+    /// `riskwatch_checkpoint_written_bytes_total`.
+    pub checkpoint_bytes: IntCounter,
+    /// `riskwatch_checkpoint_state_bytes`.
+    pub state_bytes: prometheus::IntGauge,
     /// The Kafka connectors' metrics, in the same registry.
     pub kafka: KafkaMetrics,
     /// Set once the pipeline runs: `/ready` answers 200 from then on.
@@ -124,6 +134,18 @@ impl Metrics {
         )?;
         let (help, _) = spec("riskwatch_strategy_evaluations_total", MetricKind::Counter);
         let evaluations = IntCounter::new("riskwatch_strategy_evaluations_total", help)?;
+        let counter = |name: &str| IntCounter::new(name, spec(name, MetricKind::Counter).0);
+        let (help, _) = spec(
+            "riskwatch_checkpoint_duration_seconds",
+            MetricKind::Histogram,
+        );
+        let checkpoint_duration = Histogram::with_opts(
+            HistogramOpts::new("riskwatch_checkpoint_duration_seconds", help).buckets(vec![
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        )?;
+        let (help, _) = spec("riskwatch_checkpoint_state_bytes", MetricKind::Gauge);
+        let state_bytes = prometheus::IntGauge::new("riskwatch_checkpoint_state_bytes", help)?;
         let m = Metrics {
             records: counter_vec("riskwatch_input_records_total")?,
             events: counter_vec("riskwatch_input_events_total")?,
@@ -140,11 +162,16 @@ impl Metrics {
             evaluations,
             delivery_attempts: counter_vec("riskwatch_delivery_attempts_total")?,
             outbox_events: int_gauge_vec("riskwatch_delivery_outbox_events")?,
+            checkpoint_commits: counter("riskwatch_checkpoint_commits_total")?,
+            checkpoint_failures: counter("riskwatch_checkpoint_failures_total")?,
+            checkpoint_duration,
+            checkpoint_bytes: counter("riskwatch_checkpoint_written_bytes_total")?,
+            state_bytes,
             kafka: KafkaMetrics::register(&registry)?,
             ready: Arc::new(AtomicBool::new(false)),
             registry,
         };
-        let own: [Box<dyn Collector>; 16] = [
+        let own: [Box<dyn Collector>; 21] = [
             Box::new(build_info),
             Box::new(m.records.clone()),
             Box::new(m.events.clone()),
@@ -161,6 +188,11 @@ impl Metrics {
             Box::new(m.evaluations.clone()),
             Box::new(m.delivery_attempts.clone()),
             Box::new(m.outbox_events.clone()),
+            Box::new(m.checkpoint_commits.clone()),
+            Box::new(m.checkpoint_failures.clone()),
+            Box::new(m.checkpoint_duration.clone()),
+            Box::new(m.checkpoint_bytes.clone()),
+            Box::new(m.state_bytes.clone()),
         ];
         for c in own {
             m.registry.register(c)?;

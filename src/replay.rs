@@ -321,6 +321,7 @@ pub fn replay(
             args.workers,
             crate::state::config_version(compiled),
             extras,
+            None,
         );
         checkpointing = Some(Arc::new(crate::pipeline::Checkpointing {
             times,

@@ -206,6 +206,7 @@ impl Committer {
         workers: usize,
         config_version: String,
         mut extras: Box<dyn CheckpointExtras>,
+        metrics: Option<crate::metrics::Metrics>,
     ) -> Arc<Committer> {
         // Two checkpoints may wait: a worker blocks only if commits fall that far behind.
         let (tx, rx) = mpsc::sync_channel::<(u64, Pending)>(2);
@@ -238,6 +239,12 @@ impl Committer {
                     match result {
                         Ok((_, stats)) => {
                             extras.committed();
+                            if let Some(m) = &metrics {
+                                m.checkpoint_commits.inc();
+                                m.checkpoint_duration.observe(stats.duration.as_secs_f64());
+                                m.checkpoint_bytes.inc_by(stats.bytes);
+                                m.state_bytes.set(dir.size_on_disk() as i64);
+                            }
                             let us = stats.duration.as_micros() as u64;
                             figs.checkpoints.fetch_add(1, Ordering::Relaxed);
                             figs.bytes.fetch_add(stats.bytes, Ordering::Relaxed);
@@ -247,6 +254,9 @@ impl Committer {
                             figs.frontier.store(frontier, Ordering::Relaxed);
                         }
                         Err(e) => {
+                            if let Some(m) = &metrics {
+                                m.checkpoint_failures.inc();
+                            }
                             tracing::error!(error = %e, frontier, "checkpoint failed");
                             *fail.lock().expect("no panic holding the failure") =
                                 Some(format!("checkpoint at {frontier} failed: {e}"));

@@ -43,8 +43,8 @@ pub struct Metric {
     /// Label names, each from a small bounded set.
     pub labels: &'static [&'static str],
     /// Where it is fed: `all` (every run), `files` (files-mode run and replay, from the
-    /// run's summary), `kafka` (Kafka mode only) or `webhook` (when webhooks are
-    /// configured).
+    /// run's summary), `kafka` (Kafka mode only), `webhook` (when webhooks are
+    /// configured) or `state` (Kafka mode with a state directory).
     pub fed_in: &'static str,
 }
 
@@ -281,6 +281,42 @@ pub const CATALOGUE: &[Metric] = &[
         &["sink", "endpoint"],
         "webhook",
     ),
+    m(
+        "riskwatch_checkpoint_commits_total",
+        Counter,
+        "Checkpoints committed to the state directory.",
+        &[],
+        "state",
+    ),
+    m(
+        "riskwatch_checkpoint_failures_total",
+        Counter,
+        "Checkpoint commits that failed (the run stops on the first; the previous checkpoint \
+       stays intact).",
+        &[],
+        "state",
+    ),
+    m(
+        "riskwatch_checkpoint_duration_seconds",
+        Histogram,
+        "Time to write and sync one checkpoint's batch (on the committer thread).",
+        &[],
+        "state",
+    ),
+    m(
+        "riskwatch_checkpoint_written_bytes_total",
+        Counter,
+        "Bytes of the checkpoint batches written.",
+        &[],
+        "state",
+    ),
+    m(
+        "riskwatch_checkpoint_state_bytes",
+        Gauge,
+        "Size of the state directory on disk after the last checkpoint.",
+        &[],
+        "state",
+    ),
 ];
 
 /// The outcomes of `riskwatch_delivery_attempts_total`.
@@ -371,7 +407,7 @@ mod tests {
                     m.name
                 );
             }
-            assert!(["all", "files", "kafka", "webhook"].contains(&m.fed_in));
+            assert!(["all", "files", "kafka", "webhook", "state"].contains(&m.fed_in));
         }
     }
 }
