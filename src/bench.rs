@@ -125,6 +125,25 @@ pub fn machine() -> String {
     )
 }
 
+/// The bench book of `customers` × `days` (seed 7) under `dir`, generated once and cached.
+pub fn bench_book(dir: &std::path::Path, customers: u64, days: u64) -> anyhow::Result<PathBuf> {
+    let book = dir.join(format!("book-{customers}c-{days}d"));
+    if !book.join("truth.ndjson").exists() {
+        eprintln!("generating the bench book into {}", book.display());
+        std::fs::create_dir_all(&book)?;
+        generate(
+            &GenConfig {
+                customers,
+                days,
+                seed: 7,
+                ..GenConfig::default()
+            },
+            &book,
+        )?;
+    }
+    Ok(book)
+}
+
 /// Runs the benchmark.
 pub fn bench(args: &BenchArgs) -> anyhow::Result<BenchReport> {
     let (config, compiled) = load_config(None)?;
@@ -134,22 +153,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         latency: Vec::new(),
     };
     if !args.skip_replay {
-        let book = args
-            .dir
-            .join(format!("book-{}c-{}d", args.customers, args.days));
-        if !book.join("truth.ndjson").exists() {
-            eprintln!("generating the bench book into {}", book.display());
-            std::fs::create_dir_all(&book)?;
-            generate(
-                &GenConfig {
-                    customers: args.customers,
-                    days: args.days,
-                    seed: 7,
-                    ..GenConfig::default()
-                },
-                &book,
-            )?;
-        }
+        let book = bench_book(&args.dir, args.customers, args.days)?;
         for &w in &args.workers {
             let mut rates = Vec::new();
             let mut df_rates = Vec::new();

@@ -9,7 +9,6 @@
 
 use crate::replay::{load_config, replay, CheckpointSummary, ReplayArgs};
 use crate::state::StateOptions;
-use riskwatch_connectors::generator::{generate, GenConfig};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -72,22 +71,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Runs the restart bench.
 pub fn bench_restart(args: &RestartBenchArgs) -> anyhow::Result<RestartReport> {
     let (config, compiled) = load_config(None)?;
-    let book = args
-        .dir
-        .join(format!("book-{}c-{}d", args.customers, args.days));
-    if !book.join("truth.ndjson").exists() {
-        eprintln!("generating the bench book into {}", book.display());
-        std::fs::create_dir_all(&book)?;
-        generate(
-            &GenConfig {
-                customers: args.customers,
-                days: args.days,
-                seed: 7,
-                ..GenConfig::default()
-            },
-            &book,
-        )?;
-    }
+    let book = crate::bench::bench_book(&args.dir, args.customers, args.days)?;
     // 90% of the book's span (generated books start on 2026-01-01).
     let start = 1_767_225_600_000u64;
     let until = start + args.days * riskwatch_model::time::MS_PER_DAY * 9 / 10;
