@@ -37,8 +37,8 @@ pub fn table(part: Part) -> Table {
 }
 
 /// Everything a state directory depends on: the time model, the windows and features (the
-/// slot layout), the duplicate horizon, the link window, and how customers are spread over
-/// workers. A directory written under another value of any of these is refused at start.
+/// slot layout), the duplicate horizon, the link window, how customers are spread over
+/// workers, and the format of the operator-state records. A directory written under another value of any of these is refused at start.
 pub fn fingerprint(compiled: &Compiled, workers: usize, processes: usize) -> Fingerprint {
     let mut f = Fingerprint::new();
     f.insert("tick".into(), format!("{}ms", compiled.tick));
@@ -72,6 +72,10 @@ pub fn fingerprint(compiled: &Compiled, workers: usize, processes: usize) -> Fin
         );
     }
     f.insert("features".into(), compiled.layout.names.join(","));
+    f.insert(
+        "record_format".into(),
+        riskwatch_dataflows::checkpoint::RECORD_FORMAT.to_string(),
+    );
     f.insert("workers".into(), workers.to_string());
     f.insert("processes".into(), processes.to_string());
     f

@@ -25,7 +25,7 @@
 //!
 //! Keys start with the global worker index (4 bytes, big-endian) and a tag byte, then
 //! big-endian numbers, so that a process scans its own workers' state in order. Values are a
-//! format byte ([`RECORD_FORMAT`]) followed by bincode.
+//! format byte ([`RECORD_FORMAT`]) followed by bincode with variable-length integers.
 
 use crate::evaluate::{Breakers, CustomerState, Strategies};
 use crate::layout::Layout;
@@ -42,7 +42,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 /// The format of every stored value; bumped on any change of a record's layout.
-pub const RECORD_FORMAT: u8 = 1;
+pub const RECORD_FORMAT: u8 = 2;
 
 /// Which part of the state a key belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -141,10 +141,21 @@ fn record_error(part: Part, key: &[u8], detail: String) -> RecordError {
     }
 }
 
+/// The bincode options of every record: variable-length integers (most counters, amounts
+/// and slot values are small; format 1 used fixed 8-byte integers and was about twice the
+/// size), trailing bytes allowed.
+fn options() -> impl bincode::Options {
+    bincode::DefaultOptions::new()
+        .with_varint_encoding()
+        .allow_trailing_bytes()
+}
+
 /// Encodes a record: the format byte, then bincode.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let mut out = vec![RECORD_FORMAT];
-    bincode::serialize_into(&mut out, value).expect("state records serialize");
+    options()
+        .serialize_into(&mut out, value)
+        .expect("state records serialize");
     out
 }
 
@@ -152,11 +163,7 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 pub fn decode<T: DeserializeOwned>(part: Part, key: &[u8], bytes: &[u8]) -> Result<T, RecordError> {
     match bytes.split_first() {
         Some((&RECORD_FORMAT, rest)) => {
-            let options = bincode::DefaultOptions::new()
-                .with_fixint_encoding()
-                .allow_trailing_bytes()
-                .with_limit(1 << 30);
-            bincode::Options::deserialize(options, rest)
+            bincode::Options::deserialize(options().with_limit(1 << 30), rest)
                 .map_err(|e| record_error(part, key, e.to_string()))
         }
         Some((v, _)) => Err(record_error(
