@@ -654,6 +654,9 @@ fn worker_loop(
     let assignment = assign_partitions(&counts, index, peers);
     let plan = compiled.plan();
     let state = WorkerState::new(plan.strategies.clone());
+    if ckpt.is_some() {
+        state.track_changes();
+    }
     let mut checkpoints = ckpt
         .map(|c| WorkerCheckpoints::new(worker, c.clone(), state.clone(), index % args.workers));
     let restored = match checkpoints.as_mut() {
@@ -795,7 +798,7 @@ fn worker_loop(
                 return Err(e);
             }
             let at = input.as_ref().map_or(u64::MAX, |(i, _)| *i.time());
-            if c.service(at, &probe, sink, source.as_ref().map(|s| s.checkpoint()))? {
+            if c.service(at, &probe, sink, source.as_ref())? {
                 worker.step_or_park(Some(Duration::from_millis(1)));
                 continue;
             }
@@ -948,14 +951,14 @@ fn worker_loop(
         if let Some(c) = checkpoints.as_mut() {
             // A round started before the stop completes (the inputs no longer move).
             let at = input.as_ref().map_or(u64::MAX, |(i, _)| *i.time());
-            c.service(at, &probe, sink, source.as_ref().map(|s| s.checkpoint()))?;
+            c.service(at, &probe, sink, source.as_ref())?;
         }
         worker.step_or_park(Some(Duration::from_millis(1)));
     }
     // Quiescent at the target: the last checkpoint of the run.
     if let Some(c) = checkpoints.as_mut() {
         if target != u64::MAX {
-            c.take(target, sink, source.as_ref().map(|s| s.checkpoint()))?;
+            c.take(target, sink, source.as_ref())?;
         }
     }
     // Second round: nobody leaves before everybody has drained.

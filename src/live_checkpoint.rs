@@ -20,7 +20,7 @@
 //! after the restart is exactly the input the uninterrupted run had after `c`.
 
 use crate::pipeline::CheckpointSink as _;
-use riskwatch_connectors::kafka::{KafkaSink, SourceCheckpoint};
+use riskwatch_connectors::kafka::{KafkaSink, KafkaSource, SourceCheckpoint};
 
 /// How long a checkpoint waits for the brokers to acknowledge the outputs before it.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -282,7 +282,7 @@ impl WorkerCheckpoints {
         input_frontier: u64,
         probe: &ProbeHandle<u64>,
         sink: &KafkaSink,
-        source: Option<SourceCheckpoint>,
+        source: Option<&KafkaSource>,
     ) -> Result<bool, String> {
         Ok(match self.rounds.step(input_frontier) {
             Phase::Idle => false,
@@ -306,14 +306,14 @@ impl WorkerCheckpoints {
         &mut self,
         c: u64,
         sink: &KafkaSink,
-        source: Option<SourceCheckpoint>,
+        source: Option<&KafkaSource>,
     ) -> Result<(), String> {
         sink.flush(FLUSH_TIMEOUT)
             .map_err(|e| format!("checkpoint at {c}: flushing the outputs: {e}"))?;
         let mut ops = self.state.snapshot(self.global, c);
         let record = SourceRecord {
             frontier: c,
-            source: source.unwrap_or_default(),
+            source: source.map(KafkaSource::checkpoint).unwrap_or_default(),
             unsettled: self.unsettled.at_or_after(c),
         };
         ops.push(Op::Put(

@@ -294,6 +294,9 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         let global = worker.index() as u32;
         let checkpoint = opts.checkpoint.clone();
         let state = WorkerState::new(plan.strategies.clone());
+        if checkpoint.is_some() {
+            state.track_changes();
+        }
         let mut failure: Option<String> = None;
         let mut restored_at = 0u64;
         let mut restore_s = 0.0f64;

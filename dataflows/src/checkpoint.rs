@@ -222,6 +222,14 @@ impl WorkerState {
         }
     }
 
+    /// Turns on change tracking, which [`Self::snapshot`] needs; a run without checkpoints
+    /// leaves it off and pays nothing per update. Call before the dataflow runs.
+    pub fn track_changes(&self) {
+        self.ledger.borrow_mut().tracking = true;
+        self.ledger.borrow_mut().deferred.tracking = true;
+        self.evaluate.borrow_mut().tracking = true;
+    }
+
     /// The changes since the previous snapshot (or everything, after [`Self::mark_all`]),
     /// with the dataflow quiescent at `frontier`.
     pub fn snapshot(&self, worker: u32, frontier: u64) -> Vec<Op> {

@@ -130,8 +130,11 @@ pub struct Deferred {
     sums: Slab<Slots>,
     /// The latest held sum retraction per (customer, window): `(time, entry, chunk)`.
     last: HashMap<(u64, u8), (u64, u32, u32), KeyHasher>,
-    /// Chunks changed since the last checkpoint, as `(time, chunk index)`.
+    /// Chunks changed since the last checkpoint, as `(time, chunk index)`; kept only when
+    /// `tracking` (a run with checkpoints), so that other runs pay nothing per retraction.
     dirty: BTreeSet<(u64, u32)>,
+    /// Whether changes are tracked for checkpoints.
+    pub tracking: bool,
 }
 
 impl Deferred {
@@ -150,7 +153,9 @@ impl Deferred {
                 bucket.len() - 1
             }
         } as u32;
-        self.dirty.insert((time, chunk));
+        if self.tracking {
+            self.dirty.insert((time, chunk));
+        }
         chunk
     }
 
@@ -162,7 +167,9 @@ impl Deferred {
                 if let Some(&mut Retraction::Sum(_, s)) = self.entries.get_mut(idx) {
                     if let Some(held) = self.sums.get_mut(s) {
                         differential_dataflow::difference::Semigroup::plus_equals(held, &slots);
-                        self.dirty.insert((time, chunk));
+                        if self.tracking {
+                            self.dirty.insert((time, chunk));
+                        }
                         return;
                     }
                 }
@@ -388,7 +395,18 @@ mod tests {
     }
 
     fn filled() -> Deferred {
-        let mut d = Deferred::default();
+        filled_with(false)
+    }
+
+    fn filled_tracked() -> Deferred {
+        filled_with(true)
+    }
+
+    fn filled_with(tracking: bool) -> Deferred {
+        let mut d = Deferred {
+            tracking,
+            ..Deferred::default()
+        };
         d.retract_sum(1, 0, 100, Slots::unit(0, -5));
         d.retract_sum(1, 0, 100, Slots::unit(1, -2)); // summed in place
         d.retract_sum(2, 1, 200, Slots::unit(3, -7));
@@ -409,7 +427,7 @@ mod tests {
 
     #[test]
     fn dirty_chunks_round_trip_into_an_equal_deferred() {
-        let mut d = filled();
+        let mut d = filled_tracked();
         let chunks = d.take_dirty(0);
         assert_eq!(chunks.len(), 3, "one chunk per time");
         assert!(d.take_dirty(0).is_empty(), "taking forgets the changes");

@@ -52,8 +52,10 @@ pub struct EvaluateState {
     pub strategies: Rc<Strategies>,
     /// The JSON of the last live strategy change applied, if any.
     pub config_json: Option<String>,
-    /// Customers changed since the last checkpoint.
+    /// Customers changed since the last checkpoint; kept only when `tracking`.
     pub dirty: HashSet<u64, KeyHasher>,
+    /// Whether changes are tracked for checkpoints (a run with a state directory).
+    pub tracking: bool,
     /// Updates at earlier times are dropped: after a restore, the restored state already
     /// holds them (the ledger's rebuild arrives at the restored frontier − 1).
     pub ignore_before: u64,
@@ -69,6 +71,7 @@ impl EvaluateState {
             strategies,
             config_json: None,
             dirty: HashSet::default(),
+            tracking: false,
             ignore_before: 0,
         }
     }
@@ -82,7 +85,9 @@ impl EvaluateState {
         }
         self.strategies = Rc::new(next);
         self.config_json = Some(json.to_string());
-        self.dirty.extend(self.customers.keys().copied());
+        if self.tracking {
+            self.dirty.extend(self.customers.keys().copied());
+        }
         Ok(self.customers.keys().copied().collect())
     }
 }
@@ -292,7 +297,9 @@ pub fn evaluate_alerts<'scope>(
                     }
                     keys.sort_unstable();
                     keys.dedup();
-                    st.dirty.extend(keys.iter().copied());
+                    if st.tracking {
+                        st.dirty.extend(keys.iter().copied());
+                    }
                     let strategies = st.strategies.clone();
                     for key in keys.iter() {
                         let state = st.customers.entry(*key).or_default();

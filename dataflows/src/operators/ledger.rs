@@ -110,8 +110,10 @@ pub struct LedgerState {
     pub links: HashMap<(u64, u64), u64, KeyHasher>,
     /// Held window retractions and link checks.
     pub deferred: Deferred,
-    /// Customers changed since the last checkpoint.
+    /// Customers changed since the last checkpoint; kept only when `tracking`.
     pub dirty: std::collections::HashSet<u64, KeyHasher>,
+    /// Whether changes are tracked for checkpoints (a run with a state directory).
+    pub tracking: bool,
     /// Set by a restore: on its first activation the operator re-emits the restored state
     /// as updates at this time (the restored frontier − 1), rebuilding the downstream
     /// arrangements (window sums, distinct sets, rings).
@@ -282,6 +284,7 @@ pub fn ledger<'scope>(
                 links,
                 deferred,
                 dirty,
+                tracking,
                 ..
             } = &mut *guard;
             input.for_each_stamp(|cap, data| {
@@ -365,7 +368,9 @@ pub fn ledger<'scope>(
                 touched.sort_unstable();
                 touched.dedup();
                 for key in touched.drain(..) {
-                    dirty.insert(key);
+                    if *tracking {
+                        dirty.insert(key);
+                    }
                     let entry = customers.get_mut(&key).expect("touched customers exist");
                     let (ledger, last) = (&mut entry.ledger, &mut entry.last);
                     let mut emit = Emit {
@@ -434,7 +439,10 @@ pub fn ledger<'scope>(
                 .copied()
                 .unwrap_or(u64::MAX);
             deferred.release(limit, &mut buffers, links, &mut unlinked);
-            dirty.extend(unlinked.drain(..));
+            if *tracking {
+                dirty.extend(unlinked.iter().copied());
+            }
+            unlinked.clear();
             if let [sums_cap, distinct_cap, accounts_cap, links_cap, flags_cap] = held.as_slice() {
                 if !buffers.links.is_empty() {
                     links_out
