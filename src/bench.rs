@@ -9,7 +9,8 @@
 //! is from a tick's ingest to the moment the output frontier passes it.
 
 use crate::quality::median;
-use crate::replay::{load_config, replay, ReplayArgs};
+use crate::replay::load_config;
+use anyhow::Context;
 use riskwatch_connectors::generator::{generate, GenConfig};
 use riskwatch_dataflows::graph::build;
 use riskwatch_dataflows::plan::Compiled;
@@ -22,7 +23,7 @@ use riskwatch_model::time::ceil_to;
 use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -68,6 +69,8 @@ pub struct ReplayFigure {
     pub dataflow_events_per_s: f64,
     /// All runs' whole-replay rates.
     pub runs: Vec<f64>,
+    /// Median peak resident memory of the replay process, bytes.
+    pub peak_rss_bytes: u64,
 }
 
 /// One latency measurement.
@@ -144,9 +147,67 @@ pub fn bench_book(dir: &std::path::Path, customers: u64, days: u64) -> anyhow::R
     Ok(book)
 }
 
+/// Replays `book` into `out` on `workers` in a child `riskwatch replay` process, so that its
+/// peak resident memory is its own: returns its summary and that peak (bytes, from
+/// `VmHWM` in /proc, read until it exits).
+fn replay_process(book: &Path, out: &Path, workers: usize) -> anyhow::Result<(ReplayRun, u64)> {
+    let exe = std::env::current_exe().context("finding the riskwatch binary")?;
+    let mut child = std::process::Command::new(&exe)
+        .arg("replay")
+        .arg("--input")
+        .arg(book)
+        .arg("--output")
+        .arg(out)
+        .args(["--workers", &workers.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", exe.display()))?;
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            if let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kb * 1024);
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    if !status.success() {
+        anyhow::bail!("riskwatch replay of {} failed: {status}", book.display());
+    }
+    let path = out.join("summary.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let run = ReplayRun {
+        events: v["read"]
+            .as_object()
+            .map_or(0, |m| m.values().filter_map(|n| n.as_u64()).sum()),
+        events_per_s: v["timing"]["events_per_s"].as_f64().unwrap_or(0.0),
+        dataflow_s: v["timing"]["dataflow_s"].as_f64().unwrap_or(0.0),
+    };
+    Ok((run, peak))
+}
+
+/// The figures of one replay the bench ran, from its summary.json.
+struct ReplayRun {
+    events: u64,
+    events_per_s: f64,
+    dataflow_s: f64,
+}
+
 /// Runs the benchmark.
 pub fn bench(args: &BenchArgs) -> anyhow::Result<BenchReport> {
-    let (config, compiled) = load_config(None)?;
+    let (_, compiled) = load_config(None)?;
     let mut report = BenchReport {
         machine: machine(),
         replay: Vec::new(),
@@ -158,20 +219,24 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<BenchReport> {
             let mut rates = Vec::new();
             let mut df_rates = Vec::new();
             let mut events = 0;
+            let mut peaks = Vec::new();
             for i in 0..args.runs {
                 let out = args.dir.join(format!("out-{w}"));
-                let (_, summary) = replay(&compiled, &config, &book, &out, &ReplayArgs::new(w))?;
-                events = summary.read.values().sum();
-                rates.push(summary.timing.events_per_s);
-                df_rates.push(events as f64 / summary.timing.dataflow_s.max(1e-9));
+                let (run, peak) = replay_process(&book, &out, w)?;
+                events = run.events;
+                rates.push(run.events_per_s);
+                df_rates.push(events as f64 / run.dataflow_s.max(1e-9));
+                peaks.push(peak);
                 eprintln!(
-                    "  replay run {}/{} on {w} workers: {:.0} events/s (dataflow {:.0}/s)",
+                    "  replay run {}/{} on {w} workers: {:.0} events/s (dataflow {:.0}/s), peak RSS {:.0} MB",
                     i + 1,
                     args.runs,
-                    summary.timing.events_per_s,
-                    events as f64 / summary.timing.dataflow_s.max(1e-9)
+                    run.events_per_s,
+                    events as f64 / run.dataflow_s.max(1e-9),
+                    peak as f64 / 1e6
                 );
             }
+            peaks.sort_unstable();
             let mut sorted = rates.clone();
             sorted.sort_by(f64::total_cmp);
             df_rates.sort_by(f64::total_cmp);
@@ -181,6 +246,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<BenchReport> {
                 events_per_s: median(&sorted),
                 dataflow_events_per_s: median(&df_rates),
                 runs: rates,
+                peak_rss_bytes: peaks[peaks.len() / 2],
             });
         }
     }
@@ -207,14 +273,18 @@ pub fn table(r: &BenchReport) -> String {
         let _ = writeln!(s, "\nreplay throughput (median of runs)");
         let _ = writeln!(
             s,
-            "  {:>7} {:>10} {:>14} {:>16}",
-            "workers", "events", "events/s", "dataflow ev/s"
+            "  {:>7} {:>10} {:>14} {:>16} {:>14}",
+            "workers", "events", "events/s", "dataflow ev/s", "peak RSS MB"
         );
         for f in &r.replay {
             let _ = writeln!(
                 s,
-                "  {:>7} {:>10} {:>14.0} {:>16.0}",
-                f.workers, f.events, f.events_per_s, f.dataflow_events_per_s
+                "  {:>7} {:>10} {:>14.0} {:>16.0} {:>14.0}",
+                f.workers,
+                f.events,
+                f.events_per_s,
+                f.dataflow_events_per_s,
+                f.peak_rss_bytes as f64 / 1e6
             );
         }
     }

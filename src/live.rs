@@ -200,15 +200,16 @@ fn run_files(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
             streams: None,
             stop: Some(args.stop.clone()),
             state: args.state.clone(),
+            keep: false,
         },
     )?;
     if let Some(m) = &args.metrics {
         m.add_run(&out, &summary);
     }
     let mut live = LiveSummary {
-        alerts: out.alerts.len() as u64,
-        decisions: out.decisions.len() as u64,
-        cases: out.cases.len() as u64,
+        alerts: out.counts.written[0],
+        decisions: out.counts.written[1],
+        cases: out.counts.written[2],
         rejected: summary.rejected.clone(),
         late: summary.late,
         complete_before: summary.stopped_at.unwrap_or(summary.end_ts) + 1,

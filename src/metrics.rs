@@ -322,42 +322,24 @@ impl Metrics {
                     .set(*n as i64);
             }
         }
-        let mut alerts: BTreeMap<(&str, &str, &str), u64> = BTreeMap::new();
-        for a in &out.alerts {
-            *alerts
-                .entry((a.rule_id.as_str(), a.severity.name(), a.strategy.as_str()))
-                .or_default() += 1;
-        }
-        for ((rule, severity, strategy), n) in alerts {
+        let counts = &out.counts;
+        for ((rule, severity, strategy), n) in &counts.alerts {
             self.alerts
                 .with_label_values(&[rule, severity, strategy])
-                .inc_by(n);
+                .inc_by(*n);
         }
-        let mut decisions: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        for d in &out.decisions {
-            *decisions
-                .entry((d.kind.name(), d.strategy.as_str()))
-                .or_default() += 1;
-        }
-        for ((kind, strategy), n) in decisions {
+        for ((kind, strategy), n) in &counts.decisions {
             self.decisions
                 .with_label_values(&[kind, strategy])
-                .inc_by(n);
+                .inc_by(*n);
         }
-        let mut cases: BTreeMap<(&str, &str, &str), u64> = BTreeMap::new();
-        for c in &out.cases {
-            *cases
-                .entry((c.event.name(), c.stage.name(), c.strategy.as_str()))
-                .or_default() += 1;
-        }
-        for ((event, stage, strategy), n) in cases {
+        for ((event, stage, strategy), n) in &counts.cases {
             self.cases
                 .with_label_values(&[event, stage, strategy])
-                .inc_by(n);
+                .inc_by(*n);
         }
-        let sent = [out.alerts.len(), out.decisions.len(), out.cases.len()];
-        for (o, n) in ["alerts", "decisions", "cases"].iter().zip(sent) {
-            self.outputs.with_label_values(&[o]).inc_by(n as u64);
+        for (o, n) in ["alerts", "decisions", "cases"].iter().zip(counts.written) {
+            self.outputs.with_label_values(&[o]).inc_by(n);
         }
         self.frontier.set(summary.end_ts as f64 / 1000.0);
     }

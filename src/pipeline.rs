@@ -5,6 +5,9 @@
 //! `InputSession` in chunks that span many ticks, and the run stops once the frontier has
 //! passed the end time; outputs after the end are not emitted.
 
+use crate::feed::Fed;
+use crate::stop::Stop;
+use crate::writer::{alert_order, case_order, decision_order, OutputBatch};
 use riskwatch_dataflows::checkpoint::{Op, Stored, WorkerState};
 use riskwatch_dataflows::evaluate::Output;
 use riskwatch_dataflows::graph::{build_with_state, FeatureSnapshot};
@@ -16,6 +19,7 @@ use riskwatch_model::output::{Alert, Case, Decision};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::Exchange as _;
@@ -43,6 +47,10 @@ pub struct RunOutput {
     pub failure: Option<String>,
     /// Seconds the slowest worker took to restore its state (0 without a restore).
     pub restore_s: f64,
+    /// The last time whose outputs were emitted.
+    pub end: u64,
+    /// What was written, by label (when the outputs went to a writer).
+    pub counts: crate::writer::OutputCounts,
 }
 
 /// Outputs a worker keeps for its next checkpoint part (the outbox), with their times.
@@ -60,8 +68,6 @@ pub trait CheckpointSink: Send + Sync {
 
 /// Checkpointing and restoring of a run.
 pub struct Checkpointing {
-    /// Checkpoint times, ascending (each a frontier: the state before it).
-    pub times: Vec<u64>,
     /// Also checkpoint at the end of the run (at `end + 1`).
     pub at_end: bool,
     /// Where the parts go.
@@ -73,56 +79,9 @@ pub struct Checkpointing {
 impl std::fmt::Debug for Checkpointing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Checkpointing")
-            .field("times", &self.times.len())
             .field("at_end", &self.at_end)
             .field("restore", &self.restore.as_ref().map(|r| r.0))
             .finish()
-    }
-}
-
-/// A stop asked of a running replay (a signal), and the time the workers agree to stop
-/// at.
-///
-/// Each worker publishes the time its input has reached after every chunk. The first worker
-/// to see the flag picks the largest published time `T` as the stop time; every worker then
-/// feeds what it has before `T` and no more, so every output at a time before `T` is complete
-/// and the run ends at `T - 1` within about one chunk of work.
-#[derive(Debug)]
-struct Stop {
-    flag: Arc<AtomicBool>,
-    at: AtomicU64,
-    fed: Vec<AtomicU64>,
-}
-
-/// What a worker publishes once it has fed its whole share.
-const FINISHED: u64 = u64::MAX - 1;
-
-impl Stop {
-    fn new(flag: Arc<AtomicBool>, workers: usize) -> Stop {
-        Stop {
-            flag,
-            at: AtomicU64::new(u64::MAX),
-            fed: (0..workers).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-
-    /// The agreed stop time, once a stop was asked for; `u64::MAX` before.
-    fn time(&self) -> u64 {
-        if self.flag.load(Ordering::Relaxed) && self.at.load(Ordering::SeqCst) == u64::MAX {
-            // Workers that fed their whole share need no cut.
-            let t = self
-                .fed
-                .iter()
-                .map(|f| f.load(Ordering::SeqCst))
-                .filter(|&f| f != FINISHED)
-                .max()
-                .unwrap_or(FINISHED)
-                .max(1);
-            let _ = self
-                .at
-                .compare_exchange(u64::MAX, t, Ordering::SeqCst, Ordering::SeqCst);
-        }
-        self.at.load(Ordering::SeqCst)
     }
 }
 
@@ -146,15 +105,13 @@ impl Progress {
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(std::time::Duration::from_millis(500));
                 let n = fed.load(Ordering::Relaxed);
-                let pct = if total == 0 {
-                    100.0
+                let rate = n as f64 / start.elapsed().as_secs_f64();
+                if total == 0 {
+                    eprint!("\r  dataflow: {n} events, {rate:.0} events/s   ");
                 } else {
-                    100.0 * n as f64 / total as f64
-                };
-                eprint!(
-                    "\r  dataflow: {n}/{total} events ({pct:.0}%), {:.0} events/s   ",
-                    n as f64 / start.elapsed().as_secs_f64()
-                );
+                    let pct = 100.0 * n as f64 / total as f64;
+                    eprint!("\r  dataflow: {n}/{total} events ({pct:.0}%), {rate:.0} events/s   ");
+                }
             }
             eprintln!();
         });
@@ -193,6 +150,8 @@ pub struct RunOptions {
     pub stop: Option<Arc<AtomicBool>>,
     /// Checkpoints, and the state to start from.
     pub checkpoint: Option<Arc<Checkpointing>>,
+    /// Send the outputs here as they are produced instead of collecting them.
+    pub output: Option<Sender<OutputBatch>>,
 }
 
 /// This process's place in a timely cluster (timely's own cluster mode over TCP).
@@ -233,6 +192,7 @@ impl RunOptions {
             config_changes: Vec::new(),
             stop: None,
             checkpoint: None,
+            output: None,
         }
     }
 }
@@ -248,33 +208,40 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         Some(c) => (c.process, c.hosts.len().max(1)),
         None => (0, 1),
     };
-    let peers = workers * processes;
+    let fed = crate::feed::from_memory(
+        events,
+        opts.end,
+        opts.chunk,
+        (process * workers, workers, workers * processes),
+    );
+    run_fed(compiled, fed, opts)
+}
+
+/// Runs the dataflow over what each local worker is fed (see [`crate::feed`]): worker `i`
+/// reads `fed[i]`. With `opts.output` the outputs go there as they are produced (and
+/// [`RunOutput`]'s lists stay empty); otherwise they are collected and sorted at the end.
+pub fn run_fed(compiled: &Compiled, fed: Vec<Receiver<Fed>>, opts: RunOptions) -> RunOutput {
+    let workers = opts.workers.max(1);
+    let process = opts.cluster.as_ref().map_or(0, |c| c.process);
     let first = process * workers;
-    let mut shares: Vec<Vec<(u64, Event)>> = (0..workers).map(|_| Vec::new()).collect();
-    for (i, e) in events.into_iter().enumerate() {
-        let w = i % peers;
-        if w >= first && w < first + workers {
-            shares[w - first].push(e);
-        }
-    }
     let timely_config = match &opts.cluster {
         Some(c) => c.timely_config(workers),
         None => timely::Config::process(workers),
     };
     let gather = opts.cluster.is_some();
-    type Shares = Vec<Option<Vec<(u64, Event)>>>;
-    let shares: Arc<Mutex<Shares>> = Arc::new(Mutex::new(shares.into_iter().map(Some).collect()));
+    let fed: Arc<Mutex<Vec<Option<Receiver<Fed>>>>> =
+        Arc::new(Mutex::new(fed.into_iter().map(Some).collect()));
     let compiled = Arc::new(compiled.clone());
     let progress = opts.progress.clone();
     let stop = Arc::new(Stop::new(opts.stop.clone().unwrap_or_default(), workers));
     let stopper = stop.clone();
     let guards = timely::execute(timely_config, move |worker| {
         let index = worker.index() - first;
-        let mine = shares
+        let rx = fed
             .lock()
-            .expect("no worker panicked holding the input lock")[index]
+            .expect("no worker panicked holding the feed lock")[index]
             .take()
-            .unwrap_or_default();
+            .expect("one feed per local worker");
         let mut plan = compiled.plan();
         let trace = opts.trace.then(|| Rc::new(RefCell::new(Vec::new())));
         plan.trace = trace.clone();
@@ -283,9 +250,9 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         let decisions: Rc<RefCell<Vec<(u64, Decision)>>> = Rc::new(RefCell::new(Vec::new()));
         let cases: Rc<RefCell<Vec<(u64, Case)>>> = Rc::new(RefCell::new(Vec::new()));
         let probe = ProbeHandle::new();
-        let mut end = opts.end;
         let stop = stopper.clone();
         let progress = opts.progress.clone();
+        let output = opts.output.clone();
         let mut input = differential_dataflow::input::InputSession::<u64, Event, isize>::new();
         let mut control =
             differential_dataflow::input::InputSession::<u64, AccountUpdate, isize>::new();
@@ -313,16 +280,6 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
             }
             restore_s = started.elapsed().as_secs_f64();
         }
-        let mut ckpt_times: std::collections::VecDeque<u64> = checkpoint
-            .as_ref()
-            .map(|c| {
-                c.times
-                    .iter()
-                    .copied()
-                    .filter(|t| *t > restored_at)
-                    .collect()
-            })
-            .unwrap_or_default();
         // Outputs since the last checkpoint part, for the sink (the outbox).
         let recent: KeptOutputs = Rc::new(RefCell::new(Vec::new()));
         // Global worker 0 sends each strategy change once per worker, keyed by its index.
@@ -343,7 +300,6 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
             );
             capture(
                 outputs.alerts,
-                end,
                 gather,
                 collected.clone(),
                 keep.clone(),
@@ -351,53 +307,95 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
             );
             capture(
                 outputs.decisions,
-                end,
                 gather,
                 decisions.clone(),
                 keep.clone(),
                 &probe,
             );
-            capture(outputs.cases, end, gather, cases.clone(), keep, &probe);
+            capture(outputs.cases, gather, cases.clone(), keep, &probe);
         });
         if restored_at > 0 {
+            stop.advance(index, restored_at);
             input.advance_to(restored_at);
             control.advance_to(restored_at);
         }
-        let mut iter = mine.into_iter().peekable();
-        if failure.is_some() {
-            iter = Vec::new().into_iter().peekable();
-        }
+        // Sends the outputs at times before the probe's frontier to the writer.
+        let mut sent_below = 0u64;
+        let mut send = |probe: &ProbeHandle<u64>, end: Option<u64>| {
+            let Some(tx) = &output else { return };
+            let mark = match end {
+                Some(_) => u64::MAX,
+                None => probe.with_frontier(|f| f.first().copied().unwrap_or(u64::MAX)),
+            };
+            if mark <= sent_below && end.is_none() {
+                return;
+            }
+            sent_below = mark;
+            let batch = OutputBatch {
+                worker: index,
+                watermark: mark,
+                end,
+                alerts: take_below(&mut collected.borrow_mut(), mark),
+                decisions: take_below(&mut decisions.borrow_mut(), mark),
+                cases: take_below(&mut cases.borrow_mut(), mark),
+            };
+            let _ = tx.send(batch);
+        };
         let mut lag: Vec<u64> = Vec::new();
         // Takes a checkpoint part at `at`: the input has been advanced there and nothing at
         // or after it fed; once the probe has passed it, the dataflow is quiescent.
         let take_checkpoint = |worker: &mut timely::worker::Worker, at: u64| {
             worker.step_while(|| probe.less_than(&at));
             let ops = state.snapshot(global, at);
-            let outputs = std::mem::take(&mut *recent.borrow_mut());
+            let outputs = take_below(&mut recent.borrow_mut(), at);
             if let Some(c) = checkpoint.as_ref() {
                 c.sink.part(index, at, ops, outputs);
             }
         };
-        while iter.peek().is_some() {
-            let stop_at = stop.time();
-            if stop_at != u64::MAX {
-                end = end.min(stop_at - 1);
+        // The run's end: the feed's, or one before the agreed stop time.
+        let mut end: Option<u64> = None;
+        let mut cut = u64::MAX;
+        let fresh_cut = |cut: &mut u64| {
+            let at = stop.time();
+            if at != u64::MAX {
+                *cut = at - 1;
+            }
+        };
+        while failure.is_none() {
+            fresh_cut(&mut cut);
+            if *input.time() > cut {
+                break;
             }
             if let Some(e) = checkpoint.as_ref().and_then(|c| c.sink.failure()) {
                 failure = Some(e);
                 break;
             }
-            let ckpt = ckpt_times.front().copied().unwrap_or(u64::MAX);
-            let mut n = 0;
-            while let Some((time, event)) = iter.next_if(|(t, _)| *t <= end && *t < ckpt) {
-                input.update_at(event, time, 1);
-                n += 1;
-                if n >= opts.chunk {
+            let piece = match rx.try_recv() {
+                Ok(Fed::Piece(p)) => p,
+                Ok(Fed::End { end: e }) => {
+                    end = Some(e);
                     break;
                 }
+                Err(TryRecvError::Empty) => {
+                    // Keep the dataflow moving while the reader catches up.
+                    worker.step_or_park(Some(std::time::Duration::from_millis(1)));
+                    send(&probe, None);
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => {
+                    failure = Some("the input reader stopped before the end".into());
+                    break;
+                }
+            };
+            let mut n = 0u64;
+            for (time, event) in piece.events {
+                if time <= cut {
+                    input.update_at(event, time, 1);
+                    n += 1;
+                }
             }
-            let next = iter.peek().map(|(t, _)| *t).filter(|t| *t <= end);
-            let upto = next.unwrap_or(end + 1).min(ckpt);
+            let upto = stop.advance(index, piece.upto);
+            fresh_cut(&mut cut);
             while let Some((t, _)) = changes.front() {
                 if *t >= upto {
                     break;
@@ -412,32 +410,31 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
             control.flush();
             input.advance_to(upto);
             input.flush();
-            stop.fed[index].fetch_max(upto, Ordering::SeqCst);
             if let Some(p) = &progress {
-                p.add(n as u64);
+                p.add(n);
             }
-            if upto == ckpt && ckpt <= end {
-                ckpt_times.pop_front();
-                take_checkpoint(worker, ckpt);
+            if piece.checkpoint && upto == piece.upto && upto <= cut {
+                take_checkpoint(worker, upto);
+                send(&probe, None);
                 lag.clear();
                 continue;
             }
-            // Keep at most two chunks in flight.
+            // Keep at most two pieces in flight.
             lag.push(upto);
             if lag.len() > 2 {
                 let wait = lag.remove(0);
                 worker.step_while(|| probe.less_than(&wait));
             }
-            if next.is_none() {
-                break;
-            }
+            send(&probe, None);
         }
         // Every worker has fed its share: a stop asked for now has nothing left to cut.
-        stop.fed[index].store(FINISHED, Ordering::SeqCst);
-        let stop_at = stop.time();
-        if stop_at != u64::MAX {
-            end = end.min(stop_at - 1);
-        }
+        stop.finish(index);
+        fresh_cut(&mut cut);
+        let (end, stopped) = match end {
+            Some(e) => (e.min(cut), cut < e),
+            // Stopped, or failed: the end is where the input got to.
+            None => (cut.min(input.time().saturating_sub(1)), true),
+        };
         for (t, json) in changes.drain(..).filter(|(t, _)| *t <= end) {
             let t = t.max(*control.time());
             for w in 0..peers as u64 {
@@ -450,10 +447,19 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         input.advance_to(close);
         input.flush();
         worker.step_while(|| probe.less_than(&(end + 1)));
-        if failure.is_none() && checkpoint.as_ref().is_some_and(|c| c.at_end) && close == end + 1 {
+        if failure.is_none()
+            && checkpoint.as_ref().is_some_and(|c| c.at_end)
+            && close == end + 1
+            && close > restored_at
+        {
             take_checkpoint(worker, end + 1);
         }
-        worker.drop_dataflow(dataflow);
+        send(&probe, Some(end));
+        // A failed worker leaves its dataflow to finish on its own: dropping it here could
+        // leave another worker waiting for this one's progress (at a checkpoint) forever.
+        if failure.is_none() {
+            worker.drop_dataflow(dataflow);
+        }
         let alerts = within(&mut collected.borrow_mut(), end);
         let decisions = within(&mut decisions.borrow_mut(), end);
         let cases = within(&mut cases.borrow_mut(), end);
@@ -461,9 +467,8 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
         let trace = trace
             .map(|t| std::mem::take(&mut *t.borrow_mut()))
             .unwrap_or_default();
-        (
-            alerts, decisions, cases, stats, trace, end, failure, restore_s,
-        )
+        let figures = (stats, trace, end, stopped, failure, restore_s);
+        (alerts, decisions, cases, figures)
     })
     .expect("timely workers start");
     if let Some(p) = &progress {
@@ -471,49 +476,39 @@ pub fn run(compiled: &Compiled, events: Vec<(u64, Event)>, opts: RunOptions) -> 
     }
     let mut out = RunOutput::default();
     for result in guards.join() {
-        let (alerts, decisions, cases, stats, trace, end, failure, restore_s) =
+        let (alerts, decisions, cases, (stats, trace, end, stopped, failure, restore_s)) =
             result.expect("a worker panicked");
         out.restore_s = out.restore_s.max(restore_s);
         if out.failure.is_none() {
             out.failure = failure;
         }
-        if end < opts.end {
+        if stopped {
             out.stopped_at = Some(out.stopped_at.map_or(end, |s: u64| s.min(end)));
         }
+        out.end = out.end.max(end);
         out.alerts.extend(alerts);
         out.decisions.extend(decisions);
         out.cases.extend(cases);
         out.stats.merge(&stats);
         out.trace.extend(trace);
     }
-    out.alerts.sort_by(|a, b| {
-        (a.ts, &a.customer_id, &a.strategy, &a.rule_id).cmp(&(
-            b.ts,
-            &b.customer_id,
-            &b.strategy,
-            &b.rule_id,
-        ))
-    });
-    out.decisions.sort_by(|a, b| {
-        (a.ts, &a.customer_id, &a.strategy, &a.decision_id).cmp(&(
-            b.ts,
-            &b.customer_id,
-            &b.strategy,
-            &b.decision_id,
-        ))
-    });
-    out.cases.sort_by(|a, b| {
-        (a.ts, &a.customer_id, &a.strategy, &a.case_id, a.seq).cmp(&(
-            b.ts,
-            &b.customer_id,
-            &b.strategy,
-            &b.case_id,
-            b.seq,
-        ))
-    });
+    out.alerts.sort_by(alert_order);
+    out.decisions.sort_by(decision_order);
+    out.cases.sort_by(case_order);
     out.trace
         .sort_by(|a, b| (&a.customer_id, a.time).cmp(&(&b.customer_id, b.time)));
     out
+}
+
+/// Takes the records of `v` at a time before `below`, keeping their times.
+fn take_below<T>(v: &mut Vec<(u64, T)>, below: u64) -> Vec<(u64, T)> {
+    if v.iter().all(|(t, _)| *t < below) {
+        return std::mem::take(v);
+    }
+    let (take, keep): (Vec<_>, Vec<_>) =
+        std::mem::take(v).into_iter().partition(|(t, _)| *t < below);
+    *v = keep;
+    take
 }
 
 /// Takes the records of `v` at a time up to `end`, dropping their times.
@@ -525,12 +520,11 @@ fn within<T>(v: &mut Vec<(u64, T)>, end: u64) -> Vec<T> {
         .collect()
 }
 
-/// Collects an output stream's records with time ≤ `end` into `sink`; in a cluster, first
-/// gathers them at global worker 0 as JSON (the contract form, independent of the bincode
-/// layout timely uses between processes).
+/// Collects an output stream's records into `sink`; in a cluster, first gathers them at
+/// global worker 0 as JSON (the contract form, independent of the bincode layout timely
+/// uses between processes).
 fn capture<'scope, T>(
     stream: timely::dataflow::StreamVec<'scope, u64, (T, u64, isize)>,
-    end: u64,
     gather: bool,
     sink: Rc<RefCell<Vec<(u64, T)>>>,
     keep: Option<KeptOutputs>,
@@ -541,9 +535,7 @@ fn capture<'scope, T>(
     let stream = match keep {
         // The owning worker keeps each output for its next checkpoint part (the outbox).
         Some(keep) => stream.inspect(move |(record, time, _)| {
-            if *time <= end {
-                keep.borrow_mut().push((*time, record.clone().into()));
-            }
+            keep.borrow_mut().push((*time, record.clone().into()));
         }),
         None => stream,
     };
@@ -557,19 +549,15 @@ fn capture<'scope, T>(
             })
             .exchange(|_| 0)
             .flat_map(move |(json, time)| {
-                if time <= end {
-                    let record: T = serde_json::from_str(&json).expect("outputs round-trip");
-                    sink.borrow_mut().push((time, record));
-                }
+                let record: T = serde_json::from_str(&json).expect("outputs round-trip");
+                sink.borrow_mut().push((time, record));
                 None::<()>
             })
             .probe_with(probe);
     } else {
         stream
             .flat_map(move |(record, time, _diff)| {
-                if time <= end {
-                    sink.borrow_mut().push((time, record));
-                }
+                sink.borrow_mut().push((time, record));
                 None::<()>
             })
             .probe_with(probe);

@@ -1,11 +1,11 @@
 //! `riskwatch replay`: the pipeline over the four input files, outputs to a directory.
 
-use crate::pipeline::{run, RunOptions, RunOutput};
+use crate::pipeline::{run_fed, RunOptions, RunOutput};
 use anyhow::Context;
 use riskwatch_connectors::file::{find_inputs, write_json_atomic, MergeOptions, OutputSet};
 use riskwatch_dataflows::plan::{compile, Compiled};
 use riskwatch_model::config::Config;
-use riskwatch_model::event::{Event, Stream};
+use riskwatch_model::event::Stream;
 use riskwatch_model::time::ceil_to;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -72,6 +72,9 @@ pub fn read_strategy_change(path: &Path, current: &Compiled) -> anyhow::Result<(
 }
 
 /// How long a replay waits at its end for the outbox to drain.
+/// Events (over all workers) the reader deals between cuts.
+const READ_CHUNK: usize = 65_536;
+
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Options of a replay.
@@ -93,6 +96,9 @@ pub struct ReplayArgs {
     pub stop: Option<Arc<AtomicBool>>,
     /// Checkpoint into (and resume from) a state directory.
     pub state: Option<crate::state::StateOptions>,
+    /// Keep a copy of every output in the returned [`RunOutput`] (they are written to the
+    /// files either way; without it memory holds only the outputs still in flight).
+    pub keep: bool,
 }
 
 impl ReplayArgs {
@@ -108,6 +114,7 @@ impl ReplayArgs {
             streams: None,
             stop: None,
             state: None,
+            keep: true,
         }
     }
 }
@@ -224,37 +231,13 @@ pub fn replay(
         None
     };
     let tick = compiled.tick;
-    let mut merger = inputs.open(MergeOptions {
+    let merger = inputs.open(MergeOptions {
         tick,
         max_future_skew: config.time.max_future_skew.ms(),
         until: args.until,
         threads: args.workers,
     })?;
-    // A stop while reading keeps what was merged: every event before the last merged tick.
     let stop = args.stop.clone().unwrap_or_default();
-    let mut events: Vec<(u64, Event)> = Vec::new();
-    let mut read_stopped = false;
-    loop {
-        if events.len().is_multiple_of(65_536) && stop.load(Ordering::Relaxed) {
-            read_stopped = true;
-            break;
-        }
-        match merger.next_event() {
-            Ok(Some(e)) => events.push(e),
-            Ok(None) => break,
-            Err((s, e)) => {
-                return Err(riskwatch_connectors::error::ConnectorError::Io {
-                    path: inputs.path(s),
-                    source: e,
-                }
-                .into())
-            }
-        }
-    }
-    let read_s = start.elapsed().as_secs_f64();
-    let stats = merger.stats().clone();
-    let mut rejected = merger.take_rejected();
-    let mut end = ceil_to(args.until.unwrap_or(stats.max_ts), tick);
     // With a state directory: resume after its last checkpoint (events before its frontier
     // are in the state), and checkpoint as the replay goes.
     let (process, processes) = match &args.cluster {
@@ -266,6 +249,8 @@ pub fn replay(
     let mut checkpointing = None;
     let mut load_s = 0.0;
     let mut deliveries = None;
+    let mut reported = 0u64;
+    let found = Arc::new(std::sync::atomic::AtomicU64::new(0));
     if !config.webhooks.is_empty() && args.state.is_none() {
         return Err(crate::exit::Usage(
             "[[webhook]] needs a state directory (--state): deliveries go through its outbox"
@@ -278,11 +263,9 @@ pub fn replay(
         let expected = crate::state::fingerprint(compiled, args.workers, processes);
         let dir = Arc::new(crate::state::open(state_opts, &expected)?);
         let mut restore = None;
-        let mut reported = 0u64;
         if let Some(last) = dir.last() {
             let stored = crate::state::load(&dir, process * args.workers, args.workers)?;
             reported = crate::state::replay_source(&dir)?.map_or(0, |s| s.rejected_reported);
-            events.retain(|(t, _)| *t >= last.frontier);
             resumed_from = Some(last.frontier);
             restore = Some((
                 last.frontier,
@@ -296,18 +279,10 @@ pub fn replay(
             );
         }
         load_s = load_start.elapsed().as_secs_f64();
-        let skip = (reported as usize).min(rejected.len());
-        rejected.drain(..skip);
-        let from = resumed_from.unwrap_or(0);
-        let times = crate::state::replay_checkpoint_times(
-            events.iter().map(|(t, _)| *t),
-            state_opts.every,
-            from,
-            end,
-        );
         let mut extras: Box<dyn crate::state::CheckpointExtras> =
             Box::new(crate::state::ReplayExtras {
-                rejected_reported: reported + rejected.len() as u64,
+                reported,
+                found: found.clone(),
             });
         // Webhooks: only process 0 gathers the outputs, so only it delivers.
         if process == 0 {
@@ -324,40 +299,42 @@ pub fn replay(
             None,
         );
         checkpointing = Some(Arc::new(crate::pipeline::Checkpointing {
-            times,
-            at_end: end + 1 > from,
+            at_end: true,
             sink: c.clone(),
             restore,
         }));
         committer = Some(c);
     }
-    if read_stopped {
-        let last = events.last().map_or(0, |(t, _)| *t);
-        end = last.saturating_sub(tick);
-        events.retain(|(t, _)| *t <= end);
-    }
-    let total_read: u64 = stats.read.iter().sum();
-    if args.progress {
-        eprintln!(
-            "read {} records ({:.1} MB) in {:.2}s; {} rejected; running {} workers to ts {}",
-            total_read,
-            merger.bytes() as f64 / 1e6,
-            read_s,
-            rejected.len(),
-            args.workers,
-            end
-        );
-    }
+    let every = args.state.as_ref().map(|s| s.every);
+    let mut feed = crate::feed::FileFeed::start(
+        merger,
+        found,
+        Stream::ALL.map(|s| inputs.path(s)),
+        crate::feed::ReadOptions {
+            chunk: READ_CHUNK,
+            depth: 2,
+            every,
+            from: resumed_from.unwrap_or(0),
+            until: args.until,
+            tick,
+            workers: (
+                process * args.workers,
+                args.workers,
+                args.workers * processes,
+            ),
+            reported,
+        },
+    )?;
     let dataflow_start = Instant::now();
-    let mut opts = RunOptions::new(args.workers, end);
+    let mut opts = RunOptions::new(args.workers, u64::MAX);
     if args.progress {
-        opts.progress = Some(crate::pipeline::Progress::start(events.len() as u64));
+        opts.progress = Some(crate::pipeline::Progress::start(0));
     }
+    let progress = opts.progress.clone();
     opts.cluster = args.cluster.clone();
     // In a cluster the stop time would have to be agreed between processes: a signalled
     // cluster process stops without outputs instead (see `run` in docs/ARCHITECTURE.md).
-    // A stop while reading has already cut the events at their end.
-    if args.cluster.is_none() && !read_stopped {
+    if args.cluster.is_none() {
         opts.stop = Some(stop.clone());
     }
     opts.config_changes = args
@@ -370,7 +347,21 @@ pub fn replay(
         opts.config_changes.retain(|(t, _)| *t >= from);
     }
     opts.checkpoint = checkpointing;
-    let out = run(compiled, events, opts);
+    // Process 0 gathers and writes every output, as the dataflow produces them.
+    let writer = match outputs.take() {
+        Some(files) => {
+            let (w, tx) = crate::writer::OutputWriter::start(files, args.workers, args.keep)
+                .context("starting the output writer")?;
+            opts.output = Some(tx);
+            Some(w)
+        }
+        None => None,
+    };
+    let mut out = run_fed(compiled, feed.take_receivers(), opts);
+    let read = feed.finish();
+    if let Some(p) = &progress {
+        p.finish();
+    }
     let mut checkpoints = None;
     if let Some(c) = committer {
         let figures = c.figures();
@@ -388,6 +379,12 @@ pub fn replay(
             state_bytes: dir.size_on_disk(),
         });
     }
+    let written = writer
+        .map(crate::writer::OutputWriter::finish)
+        .transpose()?;
+    if let Some(e) = read.error {
+        return Err(e.into());
+    }
     if let Some(e) = &out.failure {
         anyhow::bail!("{e}");
     }
@@ -401,28 +398,38 @@ pub fn replay(
         }
     }
     let dataflow_s = dataflow_start.elapsed().as_secs_f64();
-    let stopped_at = if read_stopped {
-        Some(end)
-    } else {
-        out.stopped_at
-    };
-    let Some(mut files) = outputs.take() else {
+    let read_s = read.read_s;
+    let stats = read.stats;
+    let rejected = read.rejected;
+    let end = out.end;
+    let stopped_at = out.stopped_at;
+    let Some(written) = written else {
         // Process 0 gathers the alerts and writes every output.
         return Ok((out, Summary::default()));
     };
-    for a in &out.alerts {
-        files.file(0).write(a)?;
-    }
-    for d in &out.decisions {
-        files.file(1).write(d)?;
-    }
-    for c in &out.cases {
-        files.file(2).write(c)?;
-    }
+    let mut files = written.files;
     for r in &rejected {
         files.file(3).write_line(r)?;
     }
     files.commit()?;
+    if let Some((alerts, decisions, cases)) = written.kept {
+        out.alerts = alerts;
+        out.decisions = decisions;
+        out.cases = cases;
+    }
+    out.counts = written.counts;
+    let total_read: u64 = stats.read.iter().sum();
+    if args.progress {
+        eprintln!(
+            "read {} records ({:.1} MB) in {:.2}s; {} rejected; {} workers to ts {}",
+            total_read,
+            read.bytes as f64 / 1e6,
+            read_s,
+            rejected.len(),
+            args.workers,
+            end
+        );
+    }
 
     let names = Stream::ALL;
     for reason in &out.stats.config_rejected {
@@ -455,44 +462,8 @@ pub fn replay(
             .duplicates
             .insert(s.name().into(), out.stats.duplicates[s as usize]);
     }
-    for a in &out.alerts {
-        *summary
-            .alerts_by_rule
-            .entry(a.strategy.clone())
-            .or_default()
-            .entry(a.rule_id.clone())
-            .or_default() += 1;
-        *summary
-            .alerts_by_severity
-            .entry(a.strategy.clone())
-            .or_default()
-            .entry(a.severity.name().to_string())
-            .or_default() += 1;
-    }
-    for d in &out.decisions {
-        *summary
-            .decisions_by_kind
-            .entry(d.strategy.clone())
-            .or_default()
-            .entry(d.kind.name().to_string())
-            .or_default() += 1;
-    }
-    for c in &out.cases {
-        let key = serde_json::to_value(c.stage)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let event = serde_json::to_value(c.event)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        *summary
-            .cases_by_stage
-            .entry(c.strategy.clone())
-            .or_default()
-            .entry(format!("{key} {event}"))
-            .or_default() += 1;
-    }
+    out.counts.add_to(&mut summary);
+
     let total_s = start.elapsed().as_secs_f64();
     summary.timing = Timing {
         read_s,

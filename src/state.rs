@@ -360,8 +360,11 @@ impl CheckpointSink for Committer {
 
 /// The checkpoint extras of files-mode replay: the count of rejected records written.
 pub struct ReplayExtras {
-    /// Rejected records written by this and earlier runs.
-    pub rejected_reported: u64,
+    /// Rejected records earlier runs of this directory wrote.
+    pub reported: u64,
+    /// Rejected records this run's reader has found so far (from the start of the files,
+    /// so those earlier runs wrote included); they are written as they are found.
+    pub found: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl CheckpointExtras for ReplayExtras {
@@ -372,8 +375,9 @@ impl CheckpointExtras for ReplayExtras {
         _outputs: &[(u64, Output)],
         batch: &mut Checkpoint,
     ) -> Result<Vec<SourcePosition>, StateError> {
+        let found = self.found.load(std::sync::atomic::Ordering::Relaxed);
         let record = ReplaySource {
-            rejected_reported: self.rejected_reported,
+            rejected_reported: self.reported.max(found),
         };
         batch.put(
             Table::Sources,

@@ -301,6 +301,7 @@ fn a_config_file_change_takes_effect_at_one_event_time_without_a_restart() {
         streams: None,
         stop: None,
         state: None,
+        keep: true,
     };
     replay(
         &compiled,

@@ -1555,6 +1555,7 @@ fn replay_outputs_and_generated_inputs_pass_the_contracts() {
             streams: None,
             stop: None,
             state: None,
+            keep: true,
         },
     )
     .expect("replay");

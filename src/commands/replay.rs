@@ -86,6 +86,8 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     args.config_changes = changes;
     args.streams = streams;
     args.stop = Some(stop.clone());
+    // The files hold the outputs; memory holds only those still in flight.
+    args.keep = false;
     args.state = a.state.options(riskwatch::state::DEFAULT_REPLAY_EVERY, "");
     let metrics = a.metrics.start(&compiled)?;
     if let Some(m) = &metrics {

@@ -326,8 +326,22 @@ fn signalled(args: &[&str], out: &Path, signal: &str, delay: Duration) -> (Outpu
         .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
+    // A run that does not stop is a failure, not a hung suite.
+    let mut child = child;
+    while child.try_wait().unwrap().is_none() {
+        if sent.elapsed() > Duration::from_secs(120) {
+            child.kill().unwrap();
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "still running 120 s after SIG{signal}; its stderr:\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = sent.elapsed();
     let o = child.wait_with_output().unwrap();
-    (o, sent.elapsed())
+    (o, took)
 }
 
 /// The stopped run's records are exactly the full run's up to its stop time.

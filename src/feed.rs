@@ -1,0 +1,303 @@
+//! What the workers of a run are fed: pieces of their share of the merged events, in time
+//! order, from an in-memory list or from a reader thread that merges the input files as the
+//! dataflow runs (bounded look-ahead, bounded channels: memory follows the state, not the
+//! length of the input).
+//!
+//! Every local worker gets the same sequence of cut points (`upto`): a piece holds the
+//! worker's events before `upto` that the previous piece did not, so after it the worker may
+//! advance its input to `upto`. A piece marked `checkpoint` ends at a checkpoint time: the
+//! worker takes its checkpoint part there once the dataflow is quiescent. The last message is
+//! [`Fed::End`] with the run's end time.
+
+use riskwatch_connectors::error::ConnectorError;
+use riskwatch_connectors::file::merge::{MergeStats, Merger};
+use riskwatch_model::event::Event;
+use riskwatch_model::time::ceil_to;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// One message to a worker.
+#[derive(Debug)]
+pub enum Fed {
+    /// The worker's events before `upto` not yet fed.
+    Piece(Piece),
+    /// No more events: outputs up to `end` are the run's.
+    End {
+        /// The last time whose outputs are emitted.
+        end: u64,
+    },
+}
+
+/// A worker's events before `upto`, in time order.
+#[derive(Debug, Default)]
+pub struct Piece {
+    /// `(time, event)`, non-decreasing in time, every time `< upto`.
+    pub events: Vec<(u64, Event)>,
+    /// The worker may advance its input here after feeding `events`.
+    pub upto: u64,
+    /// `upto` is a checkpoint time.
+    pub checkpoint: bool,
+}
+
+/// Deals `events` (time order) to the local workers as the reader would, in pieces of about
+/// `chunk` events each, and ends at `end`; events after `end` are left out.
+pub fn from_memory(
+    events: Vec<(u64, Event)>,
+    end: u64,
+    chunk: usize,
+    (first, workers, peers): (usize, usize, usize),
+) -> Vec<Receiver<Fed>> {
+    let mut shares: Vec<Vec<(u64, Event)>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, e) in events.into_iter().enumerate() {
+        let w = i % peers;
+        if w >= first && w < first + workers && e.0 <= end {
+            shares[w - first].push(e);
+        }
+    }
+    let chunk = chunk.max(1);
+    shares
+        .into_iter()
+        .map(|share| {
+            let (tx, rx) = mpsc::channel();
+            let mut piece = Vec::new();
+            let mut iter = share.into_iter().peekable();
+            while let Some(e) = iter.next() {
+                piece.push(e);
+                let last = piece.last().map_or(0, |(t, _)| *t);
+                match iter.peek() {
+                    Some((t, _)) if piece.len() >= chunk && *t > last => {
+                        let upto = *t;
+                        let events = std::mem::take(&mut piece);
+                        let _ = tx.send(Fed::Piece(Piece {
+                            events,
+                            upto,
+                            checkpoint: false,
+                        }));
+                    }
+                    _ => {}
+                }
+            }
+            if !piece.is_empty() {
+                let _ = tx.send(Fed::Piece(Piece {
+                    events: piece,
+                    upto: end + 1,
+                    checkpoint: false,
+                }));
+            }
+            let _ = tx.send(Fed::End { end });
+            rx
+        })
+        .collect()
+}
+
+/// How the reader deals the files' events.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// Events (over all workers of the cluster) per cut.
+    pub chunk: usize,
+    /// Pieces a worker's channel holds before the reader waits.
+    pub depth: usize,
+    /// Checkpoint every this much event time (cut at multiples of it), if at all.
+    pub every: Option<u64>,
+    /// Leave out events before this time (they are in the restored state).
+    pub from: u64,
+    /// `--until`: the run ends there instead of at the last event.
+    pub until: Option<u64>,
+    /// The tick: the end is rounded up to it.
+    pub tick: u64,
+    /// This process's first global worker, its local workers, all workers.
+    pub workers: (usize, usize, usize),
+    /// Rejected records an earlier run of this state directory already wrote: the first
+    /// this many found are not reported again.
+    pub reported: u64,
+}
+
+/// What the reader found, once it has stopped.
+#[derive(Debug)]
+pub struct ReadResult {
+    /// The merge's counters.
+    pub stats: MergeStats,
+    /// Rejected records to report (as rejected.schema.json lines, in the order found).
+    pub rejected: Vec<String>,
+    /// Bytes read.
+    pub bytes: u64,
+    /// The first I/O error, naming its file.
+    pub error: Option<ConnectorError>,
+    /// Seconds from the first read to the last event dealt.
+    pub read_s: f64,
+    /// The end time the workers were given (`None` when they stopped before the end).
+    pub end: Option<u64>,
+}
+
+/// A reader thread merging the input files and dealing pieces to the local workers.
+pub struct FileFeed {
+    receivers: Vec<Receiver<Fed>>,
+    handle: JoinHandle<ReadResult>,
+}
+
+impl FileFeed {
+    /// Starts reading `merger` on its own thread; `found` counts the rejected records it
+    /// finds (those an earlier run reported included), `paths` name each stream's file for
+    /// errors.
+    pub fn start(
+        merger: Merger,
+        found: Arc<AtomicU64>,
+        paths: [String; 4],
+        opts: ReadOptions,
+    ) -> anyhow::Result<FileFeed> {
+        let (_, workers, _) = opts.workers;
+        let mut senders = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..workers {
+            let (tx, rx) = mpsc::sync_channel(opts.depth.max(1));
+            senders.push(tx);
+            receivers.push(rx);
+        }
+        let handle = std::thread::Builder::new()
+            .name("file-reader".into())
+            .spawn(move || read(merger, paths, opts, senders, found))?;
+        Ok(FileFeed { receivers, handle })
+    }
+
+    /// The workers' channels, in local worker order.
+    pub fn take_receivers(&mut self) -> Vec<Receiver<Fed>> {
+        std::mem::take(&mut self.receivers)
+    }
+
+    /// Waits for the reader (it stops once every worker has dropped its channel).
+    pub fn finish(self) -> ReadResult {
+        drop(self.receivers);
+        self.handle.join().expect("the file reader does not panic")
+    }
+}
+
+/// Buffers one cut's events per local worker and sends them.
+struct Dealer {
+    senders: Vec<SyncSender<Fed>>,
+    pieces: Vec<Vec<(u64, Event)>>,
+    first: usize,
+    peers: usize,
+    /// Events dealt (after `from`), over the cluster: event `i` goes to worker `i % peers`.
+    index: usize,
+    /// Events since the last cut, over the cluster.
+    since_cut: usize,
+}
+
+impl Dealer {
+    fn push(&mut self, e: (u64, Event)) {
+        let w = self.index % self.peers;
+        self.index += 1;
+        self.since_cut += 1;
+        if w >= self.first && w < self.first + self.pieces.len() {
+            self.pieces[w - self.first].push(e);
+        }
+    }
+
+    /// Sends every worker its piece up to `upto`; false once the workers are gone.
+    fn cut(&mut self, upto: u64, checkpoint: bool) -> bool {
+        self.since_cut = 0;
+        let mut alive = true;
+        for (tx, events) in self.senders.iter().zip(self.pieces.iter_mut()) {
+            let piece = Piece {
+                events: std::mem::take(events),
+                upto,
+                checkpoint,
+            };
+            alive &= tx.send(Fed::Piece(piece)).is_ok();
+        }
+        alive
+    }
+
+    fn end(&mut self, end: u64) {
+        for tx in &self.senders {
+            let _ = tx.send(Fed::End { end });
+        }
+    }
+}
+
+fn read(
+    mut merger: Merger,
+    paths: [String; 4],
+    opts: ReadOptions,
+    senders: Vec<SyncSender<Fed>>,
+    found: Arc<AtomicU64>,
+) -> ReadResult {
+    let start = Instant::now();
+    let (first, workers, peers) = opts.workers;
+    let mut dealer = Dealer {
+        senders,
+        pieces: (0..workers).map(|_| Vec::new()).collect(),
+        first,
+        peers: peers.max(1),
+        index: 0,
+        since_cut: 0,
+    };
+    let chunk = opts.chunk.max(1);
+    let boundary = |t: u64| {
+        opts.every
+            .map(|e| (t / e.max(1) + 1).saturating_mul(e.max(1)))
+    };
+    let mut next_checkpoint: Option<u64> = None;
+    let mut last: Option<u64> = None;
+    let mut error = None;
+    let mut alive = true;
+    loop {
+        let (t, event) = match merger.next_event() {
+            Ok(Some(e)) => e,
+            Ok(None) => break,
+            Err((s, e)) => {
+                error = Some(ConnectorError::Io {
+                    path: paths[s as usize].clone(),
+                    source: e,
+                });
+                break;
+            }
+        };
+        found.store(merger.rejected().len() as u64, Ordering::Relaxed);
+        if t < opts.from {
+            continue;
+        }
+        if let Some(b) = next_checkpoint.filter(|b| t >= *b) {
+            alive = dealer.cut(b, true);
+        } else if dealer.since_cut >= chunk && last.is_some_and(|l| t > l) {
+            alive = dealer.cut(t, false);
+        }
+        if !alive {
+            break;
+        }
+        dealer.push((t, event));
+        last = Some(t);
+        next_checkpoint = boundary(t);
+    }
+    found.store(merger.rejected().len() as u64, Ordering::Relaxed);
+    let read_s = start.elapsed().as_secs_f64();
+    let stats = merger.stats().clone();
+    let mut end = None;
+    if alive && error.is_none() {
+        let e = ceil_to(opts.until.unwrap_or(stats.max_ts), opts.tick);
+        let checkpoint = next_checkpoint.filter(|b| *b <= e);
+        if !dealer.pieces.iter().all(Vec::is_empty) {
+            alive = dealer.cut(checkpoint.unwrap_or(e + 1), checkpoint.is_some());
+        } else if let Some(b) = checkpoint {
+            alive = dealer.cut(b, true);
+        }
+        if alive {
+            dealer.end(e);
+            end = Some(e);
+        }
+    }
+    let mut rejected = merger.take_rejected();
+    let skip = (opts.reported as usize).min(rejected.len());
+    rejected.drain(..skip);
+    ReadResult {
+        stats,
+        rejected,
+        bytes: merger.bytes(),
+        error,
+        read_s,
+        end,
+    }
+}
