@@ -185,8 +185,10 @@ for d in $delays; do
     say "run $i finished before its kill at ${d}s"
   fi
 done
-"$RW" run --config "$WORK/cfg.toml" --workers 2 --state "$state" $init --checkpoint-every 100ms \
-  --until-idle >"$WORK/run-last.log" 2>&1 || fail "the last run failed (see $WORK/run-last.log)"
+# A run that does not finish is a failure of this stage, not a hung suite.
+timeout -s KILL 300 "$RW" run --config "$WORK/cfg.toml" --workers 2 --state "$state" $init \
+  --checkpoint-every 100ms --until-idle >"$WORK/run-last.log" 2>&1 ||
+  fail "the last run failed or did not finish in 300 s (see $WORK/run-last.log)"
 say "$(grep -h '^run (kafka' "$WORK/run-last.log" | sed 's/; offsets in.*//')"
 [ "$killed" -ge 1 ] || fail "no run was killed: the kill points are too late for this book"
 

@@ -301,3 +301,87 @@ fn read(
         end,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use riskwatch_model::event::{Body, CustomerRecord, CustomerStatus};
+
+    fn event(ts: u64, seq: u64) -> (u64, Event) {
+        let body = Body::Customer(CustomerRecord {
+            credit_limit: 1,
+            apr_bps: 1,
+            status: CustomerStatus::Active,
+            balance: None,
+            phone: 0,
+        });
+        let e = Event {
+            ts,
+            seq,
+            key: seq,
+            customer_id: "c".into(),
+            event_id: 0,
+            body,
+        };
+        (ts, e)
+    }
+
+    /// Drains a worker's channel: its pieces, then the end.
+    fn drain(rx: &Receiver<Fed>) -> (Vec<Piece>, u64) {
+        let mut pieces = Vec::new();
+        loop {
+            match rx.recv().expect("an end comes last") {
+                Fed::Piece(p) => pieces.push(p),
+                Fed::End { end } => return (pieces, end),
+            }
+        }
+    }
+
+    #[test]
+    fn memory_pieces_deal_round_robin_cut_between_times_and_leave_out_events_after_the_end() {
+        // Times 1,1,1,2,2,3,5,9 (9 is after the end); three workers; pieces of 1 event.
+        let times = [1, 1, 1, 2, 2, 3, 5, 9];
+        let events: Vec<_> = times
+            .iter()
+            .enumerate()
+            .map(|(i, t)| event(*t, i as u64))
+            .collect();
+        let fed = from_memory(events, 8, 1, (0, 3, 3));
+        let mut seen = Vec::new();
+        for (w, rx) in fed.iter().enumerate() {
+            let (pieces, end) = drain(rx);
+            assert_eq!(end, 8);
+            let mut last_upto = 0;
+            for p in &pieces {
+                assert!(p.upto > last_upto, "cuts move forward");
+                assert!(p.events.iter().all(|(t, _)| *t < p.upto && *t >= last_upto));
+                last_upto = p.upto;
+                seen.extend(p.events.iter().map(|(_, e)| (w, e.seq)));
+            }
+            assert_eq!(last_upto, 9, "the last piece ends after the end");
+        }
+        seen.sort_unstable();
+        let want: Vec<(usize, u64)> = (0..7u64).map(|i| ((i % 3) as usize, i)).collect();
+        let mut want = want;
+        want.sort_unstable();
+        assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn a_process_of_a_cluster_gets_only_its_own_workers_share() {
+        let events: Vec<_> = (0..8).map(|i| event(10 + i, i)).collect();
+        // Process 1 of 2, 2 workers each: global workers 2 and 3.
+        let fed = from_memory(events, 100, 100, (2, 2, 4));
+        let seqs: Vec<Vec<u64>> = fed
+            .iter()
+            .map(|rx| {
+                drain(rx)
+                    .0
+                    .iter()
+                    .flat_map(|p| p.events.iter().map(|(_, e)| e.seq))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(seqs, vec![vec![2, 6], vec![3, 7]]);
+    }
+}

@@ -770,6 +770,10 @@ fn worker_loop(
             }
             input.update_at(event.clone(), *time, 1);
         }
+        // Flushed now: a checkpoint round can start before the loop below first flushes,
+        // and its quiesce waits for the dataflow to pass this frontier (it hung there).
+        input.flush();
+        control.flush();
         tracing::info!(
             worker = index,
             frontier,
