@@ -113,6 +113,8 @@ pub struct ReadOptions {
     /// Rejected records an earlier run of this state directory already wrote: the first
     /// this many found are not reported again.
     pub reported: u64,
+    /// Where to count the input bytes read (for a progress line).
+    pub bytes_read: Option<Arc<AtomicU64>>,
 }
 
 /// What the reader found, once it has stopped.
@@ -264,6 +266,9 @@ fn read(
             alive = dealer.cut(b, true);
         } else if dealer.since_cut >= chunk && last.is_some_and(|l| t > l) {
             alive = dealer.cut(t, false);
+            if let Some(n) = &opts.bytes_read {
+                n.store(merger.bytes(), Ordering::Relaxed);
+            }
         }
         if !alive {
             break;

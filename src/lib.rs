@@ -33,6 +33,7 @@ pub mod live_checkpoint;
 pub mod metrics;
 pub mod pipeline;
 pub mod produce;
+pub mod progress;
 pub mod quality;
 pub mod reload;
 pub mod replay;

@@ -18,7 +18,7 @@ use riskwatch_model::event::Event;
 use riskwatch_model::output::{Alert, Case, Decision};
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use timely::dataflow::operators::vec::Map;
@@ -85,48 +85,7 @@ impl std::fmt::Debug for Checkpointing {
     }
 }
 
-/// A progress line on stderr while a run feeds its events.
-#[derive(Clone, Debug)]
-pub struct Progress {
-    fed: Arc<AtomicU64>,
-    done: Arc<AtomicBool>,
-}
-
-impl Progress {
-    /// Starts a thread that prints `fed/total` twice a second until [`Progress::finish`].
-    pub fn start(total: u64) -> Progress {
-        let p = Progress {
-            fed: Arc::new(AtomicU64::new(0)),
-            done: Arc::new(AtomicBool::new(false)),
-        };
-        let (fed, done) = (p.fed.clone(), p.done.clone());
-        std::thread::spawn(move || {
-            let start = std::time::Instant::now();
-            while !done.load(Ordering::Relaxed) {
-                std::thread::sleep(std::time::Duration::from_millis(500));
-                let n = fed.load(Ordering::Relaxed);
-                let rate = n as f64 / start.elapsed().as_secs_f64();
-                if total == 0 {
-                    eprint!("\r  dataflow: {n} events, {rate:.0} events/s   ");
-                } else {
-                    let pct = 100.0 * n as f64 / total as f64;
-                    eprint!("\r  dataflow: {n}/{total} events ({pct:.0}%), {rate:.0} events/s   ");
-                }
-            }
-            eprintln!();
-        });
-        p
-    }
-
-    fn add(&self, n: u64) {
-        self.fed.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// Stops the progress line.
-    pub fn finish(&self) {
-        self.done.store(true, Ordering::Relaxed);
-    }
-}
+pub use crate::progress::Progress;
 
 /// Options of a run.
 #[derive(Clone, Debug)]
@@ -232,7 +191,6 @@ pub fn run_fed(compiled: &Compiled, fed: Vec<Receiver<Fed>>, opts: RunOptions) -
     let fed: Arc<Mutex<Vec<Option<Receiver<Fed>>>>> =
         Arc::new(Mutex::new(fed.into_iter().map(Some).collect()));
     let compiled = Arc::new(compiled.clone());
-    let progress = opts.progress.clone();
     let stop = Arc::new(Stop::new(opts.stop.clone().unwrap_or_default(), workers));
     let stopper = stop.clone();
     let guards = timely::execute(timely_config, move |worker| {
@@ -471,9 +429,6 @@ pub fn run_fed(compiled: &Compiled, fed: Vec<Receiver<Fed>>, opts: RunOptions) -
         (alerts, decisions, cases, figures)
     })
     .expect("timely workers start");
-    if let Some(p) = &progress {
-        p.finish();
-    }
     let mut out = RunOutput::default();
     for result in guards.join() {
         let (alerts, decisions, cases, (stats, trace, end, stopped, failure, restore_s)) =

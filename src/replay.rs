@@ -306,6 +306,16 @@ pub fn replay(
         committer = Some(c);
     }
     let every = args.state.as_ref().map(|s| s.every);
+    let progress = args.progress.then(|| {
+        let total: u64 = inputs
+            .paths
+            .iter()
+            .flatten()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        crate::progress::Progress::start(total)
+    });
     let mut feed = crate::feed::FileFeed::start(
         merger,
         found,
@@ -323,14 +333,12 @@ pub fn replay(
                 args.workers * processes,
             ),
             reported,
+            bytes_read: progress.as_ref().map(|p| p.bytes_read()),
         },
     )?;
     let dataflow_start = Instant::now();
     let mut opts = RunOptions::new(args.workers, u64::MAX);
-    if args.progress {
-        opts.progress = Some(crate::pipeline::Progress::start(0));
-    }
-    let progress = opts.progress.clone();
+    opts.progress = progress.clone();
     opts.cluster = args.cluster.clone();
     // In a cluster the stop time would have to be agreed between processes: a signalled
     // cluster process stops without outputs instead (see `run` in docs/ARCHITECTURE.md).

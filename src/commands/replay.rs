@@ -41,6 +41,9 @@ pub struct Args {
     metrics: MetricsArgs,
     #[command(flatten)]
     state: StateArgs,
+    /// No progress line on stderr.
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// Replays; exits 130/143 when a signal stopped it early (outputs up to `stopped_at`).
@@ -81,7 +84,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     }
     let mut args = ReplayArgs::new(a.workers);
     args.until = a.until;
-    args.progress = true;
+    args.progress = !a.quiet;
     args.cluster = cluster;
     args.config_changes = changes;
     args.streams = streams;
