@@ -33,7 +33,17 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/riskwatch/target}"
 BIN="$CARGO_TARGET_DIR/release/riskwatch"
 # The contract checker of the shared/ folder beside the repo (or as CHECK_CONTRACTS says);
 # exported for the Rust tests that call it.
-export CHECK_CONTRACTS="${CHECK_CONTRACTS:-$REPO/../shared/tools/check-contracts}"
+# A clone made elsewhere from a local checkout (git clone /path/to/repo "$(mktemp -d)")
+# finds it beside the repository it was cloned from.
+if [ -z "${CHECK_CONTRACTS:-}" ]; then
+  CHECK_CONTRACTS="$REPO/../shared/tools/check-contracts"
+  origin=$(git -C "$REPO" remote get-url origin 2>/dev/null || true)
+  if [ ! -x "$CHECK_CONTRACTS" ] && [ -d "$origin" ] &&
+    [ -x "$origin/../shared/tools/check-contracts" ]; then
+    CHECK_CONTRACTS="$(cd "$origin/.." && pwd)/shared/tools/check-contracts"
+  fi
+fi
+export CHECK_CONTRACTS
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/riskwatch-test.XXXXXX")
 
 # The small book of the end-to-end stages.
