@@ -166,14 +166,8 @@ fn replay_process(book: &Path, out: &Path, workers: usize) -> anyhow::Result<(Re
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak = 0u64;
     let status = loop {
-        if let Ok(text) = std::fs::read_to_string(&status_file) {
-            if let Some(kb) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            {
-                peak = peak.max(kb * 1024);
-            }
+        if let Some(kb) = crate::progress::status_kb(&status_file, "VmHWM") {
+            peak = peak.max(kb * 1024);
         }
         if let Some(status) = child.try_wait()? {
             break status;

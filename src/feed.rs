@@ -203,8 +203,10 @@ impl Dealer {
         self.since_cut = 0;
         let mut alive = true;
         for (tx, events) in self.senders.iter().zip(self.pieces.iter_mut()) {
+            // The next piece starts at this one's size: no regrowth per cut.
+            let next = Vec::with_capacity(events.len());
             let piece = Piece {
-                events: std::mem::take(events),
+                events: std::mem::replace(events, next),
                 upto,
                 checkpoint,
             };
@@ -258,17 +260,22 @@ fn read(
                 break;
             }
         };
-        found.store(merger.rejected().len() as u64, Ordering::Relaxed);
         if t < opts.from {
             continue;
         }
-        if let Some(b) = next_checkpoint.filter(|b| t >= *b) {
-            alive = dealer.cut(b, true);
-        } else if dealer.since_cut >= chunk && last.is_some_and(|l| t > l) {
-            alive = dealer.cut(t, false);
+        let cut = match next_checkpoint.filter(|b| t >= *b) {
+            Some(b) => Some((b, true)),
+            None => {
+                (dealer.since_cut >= chunk && last.is_some_and(|l| t > l)).then_some((t, false))
+            }
+        };
+        if let Some((upto, checkpoint)) = cut {
+            // Counters for the checkpoint's commit and the progress line, once per cut.
+            found.store(merger.rejected().len() as u64, Ordering::Relaxed);
             if let Some(n) = &opts.bytes_read {
                 n.store(merger.bytes(), Ordering::Relaxed);
             }
+            alive = dealer.cut(upto, checkpoint);
         }
         if !alive {
             break;

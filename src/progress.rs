@@ -95,16 +95,20 @@ fn status(fed: u64, read: u64, total: u64, elapsed: Duration, rss_mb: Option<u64
 
 /// This process's resident memory (VmRSS), MB; `None` where /proc does not say.
 fn resident_mb() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+    status_kb("/proc/self/status", "VmRSS").map(|kb| kb / 1024)
+}
+
+/// A `kB` field of a /proc `status` file (`VmRSS`, `VmHWM`, …); `None` when the file or the
+/// field is not there.
+pub fn status_kb(path: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
-        .ok()?;
-    Some(kb / 1024)
+        .ok()
 }
 
 #[cfg(test)]
