@@ -178,35 +178,8 @@ sleep 8
 
 step "every panel query and rule expression returns series"
 python3 dashboards/generate.py --queries >"$WORK/queries.json"
-python3 - "http://127.0.0.1:$PROM_PORT" "$WORK/queries.json" <<'PY'
-import json, re, sys, urllib.parse, urllib.request
-base, queries = sys.argv[1], json.load(open(sys.argv[2]))
-failed, allowed, ok = [], [], 0
-for q in queries:
-    expr = q["expr"].replace("$__rate_interval", "1m")
-    # `x > 0.5` keeps only firing series; `x > bool 0.5` returns every series as 0 or 1.
-    expr = re.sub(r"(==|!=|>=|<=|>|<)\s+(?!bool)(?=[-0-9.])", r"\1 bool ", expr)
-    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    try:
-        body = json.load(urllib.request.urlopen(url, timeout=10))
-    except Exception as e:
-        failed.append(f"{q['where']}: {e}: {expr}")
-        continue
-    if body.get("status") != "success":
-        failed.append(f"{q['where']}: {body}")
-    elif body["data"]["result"]:
-        ok += 1
-    elif q["kafka_only"]:
-        allowed.append(q["where"])
-    else:
-        failed.append(f"{q['where']}: no series: {expr}")
-print(f"  {ok} queries returned series; {len(allowed)} Kafka-only queries empty as allowed:")
-for a in allowed:
-    print(f"    {a}")
-for f in failed:
-    print(f"  FAIL {f}", file=sys.stderr)
-sys.exit(1 if failed else 0)
-PY
+python3 scripts/lib/prom-queries.py "http://127.0.0.1:$PROM_PORT" "$WORK/queries.json" --mode files \
+  || fail "panel queries or rule expressions without series"
 # The rules loaded and evaluated without errors.
 curl -fsS "http://127.0.0.1:$PROM_PORT/api/v1/rules" | python3 -c '
 import json, sys

@@ -176,6 +176,42 @@ pub const CATALOGUE: &[Metric] = &[
         "all",
     ),
     m(
+        "riskwatch_strategy_level_transitions_total",
+        Counter,
+        "Customers whose risk level changed, by strategy and the levels before and after.",
+        &["strategy", "from", "to"],
+        "all",
+    ),
+    m(
+        "riskwatch_cases_open",
+        Gauge,
+        "Open collection cases, by strategy and stage (pre_collection, M1, M2, M3+, fraud).",
+        &["strategy", "stage"],
+        "all",
+    ),
+    m(
+        "riskwatch_cases_overdue_amount",
+        Gauge,
+        "Overdue amount of the open cases, in the book's minor currency units, by strategy \
+         and stage.",
+        &["strategy", "stage"],
+        "all",
+    ),
+    m(
+        "riskwatch_rings_active",
+        Gauge,
+        "Rings: groups of customers linked by shared identifiers, of at least `rings.min_ring_size`.",
+        &[],
+        "all",
+    ),
+    m(
+        "riskwatch_rings_members",
+        Gauge,
+        "Customers that belong to a ring.",
+        &[],
+        "all",
+    ),
+    m(
         "riskwatch_kafka_source_records_total",
         Counter,
         "Records consumed from the input topics, valid or not.",
