@@ -2,14 +2,20 @@
 """Generates riskwatch's Grafana dashboards and Prometheus rules from one description.
 
 Writes (standard library only):
-  dashboards/risk-operations.json     alerts, level mix, decisions, cases, champion vs challenger
-  dashboards/pipeline-health.json     throughput, rejects, lag, watermark, latency, CPU, memory
+  dashboards/risk-operations.json     alerts, level mix and transitions, decisions, cases (events,
+                                      open, overdue), rings, champion vs challenger, rejects
+  dashboards/pipeline-health.json     throughput, rejects, lag, watermark, latency, Kafka and
+                                      webhook delivery, outbox, checkpoints, CPU, memory, fds
   dashboards/rules/riskwatch.rules.yml  recording and alerting rules (runbooks in docs/operations.md)
+  dashboards/rules/tests.yml          promtool unit tests: every alert fires (and not at t=0)
 
   python3 dashboards/generate.py           write the files
   python3 dashboards/generate.py --check   fail if a committed file differs from what this
-                                           writes, a panel id repeats, or a query names a
-                                           metric missing from model/src/metrics.rs
+                                           writes, a panel id repeats or lacks a unit or a
+                                           description, a query names a metric missing from
+                                           model/src/metrics.rs, KAFKA_ONLY disagrees with the
+                                           catalogue's fed_in, an alert has no test, or a
+                                           runbook anchor is not a heading of docs/operations.md
   python3 dashboards/generate.py --queries print every panel query and rule expression as
                                            JSON (scripts/observability-test.sh evaluates them)
 
