@@ -274,6 +274,8 @@ class Board:
         self.panels, self.next_id, self.y = [], 1, 0
 
     def row(self, title):
+        if getattr(self, "x", 0):  # the last row of panels is not full: start below it
+            self.y += 8
         self.panels.append({"type": "row", "id": self.next_id, "title": title,
                             "collapsed": False,
                             "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y},
@@ -597,6 +599,15 @@ def check():
         ids = [p["id"] for p in board["panels"]]
         if len(ids) != len(set(ids)):
             errors.append(f"{board['uid']}: panel ids repeat")
+        cells = {}
+        for p in board["panels"]:
+            g = p["gridPos"]
+            for cell in ((x, y) for x in range(g["x"], g["x"] + g["w"])
+                         for y in range(g["y"], g["y"] + g["h"])):
+                if cell in cells:
+                    errors.append(f"{board['uid']} / {p['title']}: overlaps {cells[cell]}")
+                    break
+                cells[cell] = p["title"]
         for p in board["panels"]:
             if p["type"] != "row" and not p.get("description"):
                 errors.append(f"{board['uid']} / {p['title']}: no description")
