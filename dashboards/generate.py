@@ -205,6 +205,37 @@ ALERT_TESTS = {
         "55m", {"instance": "rw-0:9187"}),
 }
 
+# Healthy inputs under which an alert must not fire: (why, input series, evaluation time).
+QUIET_TESTS = {
+    "RiskwatchOutputLatencyHigh": (
+        "every batch within 25 ms",
+        [(f'riskwatch_output_latency_seconds_bucket{{{I}, le="{le}"}}',
+          "0x40" if le in ("0.005", "0.01") else "0+100x40")
+         for le in ("0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "+Inf")],
+        "25m"),
+    "RiskwatchKafkaDeliveryFailures": (
+        "records produced, none failed",
+        [(f'riskwatch_kafka_sink_records_total{{{I}, topic="riskwatch.alerts"}}', "0+100x10"),
+         (f'riskwatch_kafka_sink_delivery_failures_total{{{I}, topic="riskwatch.alerts"}}',
+          "0x10")],
+        "5m"),
+    "RiskwatchDeliveryFailureRatio": (
+        "5% of the attempts retried",
+        [(f'riskwatch_delivery_attempts_total{{{I}, {HOOK}, outcome="delivered"}}', "0+95x40"),
+         (f'riskwatch_delivery_attempts_total{{{I}, {HOOK}, outcome="retried"}}', "0+5x40"),
+         (f'riskwatch_delivery_attempts_total{{{I}, {HOOK}, outcome="dead"}}', "0x40")],
+        "25m"),
+    "RiskwatchDeadLettersRising": (
+        "retries but no dead letter",
+        [(f'riskwatch_delivery_attempts_total{{{I}, {HOOK}, outcome="retried"}}', "0+5x20"),
+         (f'riskwatch_delivery_attempts_total{{{I}, {HOOK}, outcome="dead"}}', "0x20")],
+        "15m"),
+    "RiskwatchCheckpointStalled": (
+        "a commit every 5 s",
+        [(f"riskwatch_checkpoint_commits_total{{{I}}}", "0+12x60")],
+        "55m"),
+}
+
 
 def render(template, labels):
     return re.sub(r"\{\{ \$labels\.([a-z_]+) \}\}", lambda m: labels[m.group(1)], template)
@@ -232,6 +263,12 @@ def tests_yaml():
                 f"              runbook_url: {yaml_str(RUNBOOK + '#' + anchor)}"]
         # And not at the start: its `for` holds it back.
         out += ["      - eval_time: 0m", f"        alertname: {name}", "        exp_alerts: []"]
+    for name, (why, series, at) in QUIET_TESTS.items():
+        out += [f"  # {name} stays quiet: {why}.", "  - interval: 1m", "    input_series:"]
+        for s, values in series:
+            out += [f"      - series: {yaml_str(s)}", f"        values: {yaml_str(values)}"]
+        out += ["    alert_rule_test:", f"      - eval_time: {at}", f"        alertname: {name}",
+                "        exp_alerts: []"]
     return "\n".join(out) + "\n"
 
 
@@ -591,6 +628,8 @@ def check():
     names = [a[0] for a in ALERTING]
     if set(names) != set(ALERT_TESTS) or len(names) != len(set(names)):
         errors.append("every alerting rule needs exactly one test in ALERT_TESTS")
+    for n in sorted(set(QUIET_TESTS) - set(names)):
+        errors.append(f"QUIET_TESTS names {n}, which is not an alerting rule")
     anchors = runbook_anchors()
     for name, *_, anchor in ALERTING:
         if anchor not in anchors:
