@@ -147,10 +147,15 @@ pub fn bench_book(dir: &std::path::Path, customers: u64, days: u64) -> anyhow::R
     Ok(book)
 }
 
-/// Replays `book` into `out` on `workers` in a child `riskwatch replay` process, so that its
-/// peak resident memory is its own: returns its summary and that peak (bytes, from
-/// `VmHWM` in /proc, read until it exits).
-fn replay_process(book: &Path, out: &Path, workers: usize) -> anyhow::Result<(ReplayRun, u64)> {
+/// Replays `book` into `out` on `workers` (plus `extra` flags) in a child `riskwatch replay`
+/// process, so that its peak resident memory is its own: returns its summary and that peak
+/// (bytes, from `VmHWM` in /proc, read until it exits).
+pub(crate) fn replay_process(
+    book: &Path,
+    out: &Path,
+    workers: usize,
+    extra: &[String],
+) -> anyhow::Result<(ReplayRun, u64)> {
     let exe = std::env::current_exe().context("finding the riskwatch binary")?;
     let mut child = std::process::Command::new(&exe)
         .arg("replay")
@@ -159,6 +164,7 @@ fn replay_process(book: &Path, out: &Path, workers: usize) -> anyhow::Result<(Re
         .arg("--output")
         .arg(out)
         .args(["--workers", &workers.to_string()])
+        .args(extra)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -193,10 +199,13 @@ fn replay_process(book: &Path, out: &Path, workers: usize) -> anyhow::Result<(Re
 }
 
 /// The figures of one replay the bench ran, from its summary.json.
-struct ReplayRun {
-    events: u64,
-    events_per_s: f64,
-    dataflow_s: f64,
+pub(crate) struct ReplayRun {
+    /// Input records.
+    pub events: u64,
+    /// Events/s over the whole replay.
+    pub events_per_s: f64,
+    /// Seconds in the dataflow.
+    pub dataflow_s: f64,
 }
 
 /// Runs the benchmark.
@@ -216,7 +225,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<BenchReport> {
             let mut peaks = Vec::new();
             for i in 0..args.runs {
                 let out = args.dir.join(format!("out-{w}"));
-                let (run, peak) = replay_process(&book, &out, w)?;
+                let (run, peak) = replay_process(&book, &out, w, &[])?;
                 events = run.events;
                 rates.push(run.events_per_s);
                 df_rates.push(events as f64 / run.dataflow_s.max(1e-9));

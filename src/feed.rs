@@ -40,6 +40,9 @@ pub struct Piece {
     pub upto: u64,
     /// `upto` is a checkpoint time.
     pub checkpoint: bool,
+    /// `upto` is a snapshot time: once the dataflow is quiescent there, the worker writes
+    /// its customers' snapshot as of `upto - 1`.
+    pub snapshot: bool,
 }
 
 /// Deals `events` (time order) to the local workers as the reader would, in pieces of about
@@ -75,6 +78,7 @@ pub fn from_memory(
                             events,
                             upto,
                             checkpoint: false,
+                            snapshot: false,
                         }));
                     }
                     _ => {}
@@ -85,6 +89,7 @@ pub fn from_memory(
                     events: piece,
                     upto: end + 1,
                     checkpoint: false,
+                    snapshot: false,
                 }));
             }
             let _ = tx.send(Fed::End { end });
@@ -104,6 +109,8 @@ pub struct ReadOptions {
     pub every: Option<u64>,
     /// Leave out events before this time (they are in the restored state).
     pub from: u64,
+    /// Snapshot cuts, ascending: each is an observation time (rounded up to a tick) + 1.
+    pub snapshots: Vec<u64>,
     /// `--until`: the run ends there instead of at the last event.
     pub until: Option<u64>,
     /// The tick: the end is rounded up to it.
@@ -132,6 +139,9 @@ pub struct ReadResult {
     pub read_s: f64,
     /// The end time the workers were given (`None` when they stopped before the end).
     pub end: Option<u64>,
+    /// Snapshot cuts outside the book: before its first event (or a resumed run's start)
+    /// or after its end; no snapshot is taken at them.
+    pub snapshots_outside: Vec<u64>,
 }
 
 /// A reader thread merging the input files and dealing pieces to the local workers.
@@ -199,7 +209,7 @@ impl Dealer {
     }
 
     /// Sends every worker its piece up to `upto`; false once the workers are gone.
-    fn cut(&mut self, upto: u64, checkpoint: bool) -> bool {
+    fn cut(&mut self, upto: u64, checkpoint: bool, snapshot: bool) -> bool {
         self.since_cut = 0;
         let mut alive = true;
         for (tx, events) in self.senders.iter().zip(self.pieces.iter_mut()) {
@@ -209,6 +219,7 @@ impl Dealer {
                 events: std::mem::replace(events, next),
                 upto,
                 checkpoint,
+                snapshot,
             };
             alive &= tx.send(Fed::Piece(piece)).is_ok();
         }
@@ -219,6 +230,67 @@ impl Dealer {
         for tx in &self.senders {
             let _ = tx.send(Fed::End { end });
         }
+    }
+}
+
+/// Where the reader cuts besides its chunks: checkpoint boundaries (multiples of `every`
+/// after the last event fed) and snapshot times.
+struct Cuts {
+    every: Option<u64>,
+    next_checkpoint: Option<u64>,
+    snapshots: std::collections::VecDeque<u64>,
+    /// Snapshot cuts outside the run: at or before its start, before its first event, after
+    /// its end.
+    outside: Vec<u64>,
+}
+
+impl Cuts {
+    /// Cuts for checkpoints every `every` and at `snapshots` (ascending), of a run that
+    /// starts at `from`.
+    fn new(every: Option<u64>, snapshots: &[u64], from: u64) -> Cuts {
+        let (inside, outside): (Vec<u64>, Vec<u64>) = snapshots.iter().partition(|s| **s > from);
+        Cuts {
+            every,
+            next_checkpoint: None,
+            snapshots: inside.into(),
+            outside,
+        }
+    }
+
+    /// An event at `t` was fed: the next checkpoint is the first boundary after it.
+    fn fed(&mut self, t: u64) {
+        self.next_checkpoint = self
+            .every
+            .map(|e| (t / e.max(1) + 1).saturating_mul(e.max(1)));
+    }
+
+    /// The run ends at `end`: no checkpoint after it, no snapshot after `end + 1`.
+    fn end(&mut self, end: u64) {
+        self.next_checkpoint = self.next_checkpoint.filter(|b| *b <= end);
+        let after = self.snapshots.partition_point(|s| *s <= end + 1);
+        self.outside.extend(self.snapshots.drain(after..));
+    }
+
+    /// Moves the snapshot cuts before the first event at `first` outside.
+    fn first(&mut self, first: u64) {
+        while self.snapshots.front().is_some_and(|s| *s <= first) {
+            let s = self.snapshots.pop_front().expect("checked");
+            self.outside.push(s);
+        }
+    }
+
+    /// The earliest cut at or before `t` not made yet, as `(upto, checkpoint, snapshot)`.
+    fn due(&mut self, t: u64) -> Option<(u64, bool, bool)> {
+        let ck = self.next_checkpoint.filter(|b| t >= *b);
+        let sn = self.snapshots.front().copied().filter(|s| t >= *s);
+        let upto = ck.into_iter().chain(sn).min()?;
+        if ck == Some(upto) {
+            self.next_checkpoint = None;
+        }
+        if sn == Some(upto) {
+            self.snapshots.pop_front();
+        }
+        Some((upto, ck == Some(upto), sn == Some(upto)))
     }
 }
 
@@ -240,11 +312,7 @@ fn read(
         since_cut: 0,
     };
     let chunk = opts.chunk.max(1);
-    let boundary = |t: u64| {
-        opts.every
-            .map(|e| (t / e.max(1) + 1).saturating_mul(e.max(1)))
-    };
-    let mut next_checkpoint: Option<u64> = None;
+    let mut cuts = Cuts::new(opts.every, &opts.snapshots, opts.from);
     let mut last: Option<u64> = None;
     let mut error = None;
     let mut alive = true;
@@ -263,26 +331,31 @@ fn read(
         if t < opts.from {
             continue;
         }
-        let cut = match next_checkpoint.filter(|b| t >= *b) {
-            Some(b) => Some((b, true)),
-            None => {
-                (dealer.since_cut >= chunk && last.is_some_and(|l| t > l)).then_some((t, false))
-            }
-        };
-        if let Some((upto, checkpoint)) = cut {
+        if last.is_none() && opts.from == 0 {
+            cuts.first(t);
+        }
+        let mut made = 0;
+        while let Some((upto, checkpoint, snapshot)) = cuts.due(t) {
+            alive &= dealer.cut(upto, checkpoint, snapshot);
+            made += 1;
+        }
+        if made == 0 && dealer.since_cut >= chunk && last.is_some_and(|l| t > l) {
+            alive = dealer.cut(t, false, false);
+            made += 1;
+        }
+        if made > 0 {
             // Counters for the checkpoint's commit and the progress line, once per cut.
             found.store(merger.rejected().len() as u64, Ordering::Relaxed);
             if let Some(n) = &opts.bytes_read {
                 n.store(merger.bytes(), Ordering::Relaxed);
             }
-            alive = dealer.cut(upto, checkpoint);
         }
         if !alive {
             break;
         }
         dealer.push((t, event));
         last = Some(t);
-        next_checkpoint = boundary(t);
+        cuts.fed(t);
     }
     found.store(merger.rejected().len() as u64, Ordering::Relaxed);
     let read_s = start.elapsed().as_secs_f64();
@@ -290,11 +363,13 @@ fn read(
     let mut end = None;
     if alive && error.is_none() {
         let e = ceil_to(opts.until.unwrap_or(stats.max_ts), opts.tick);
-        let checkpoint = next_checkpoint.filter(|b| *b <= e);
-        if !dealer.pieces.iter().all(Vec::is_empty) {
-            alive = dealer.cut(checkpoint.unwrap_or(e + 1), checkpoint.is_some());
-        } else if let Some(b) = checkpoint {
-            alive = dealer.cut(b, true);
+        // The cuts due by the end: checkpoints before it, snapshots up to it.
+        cuts.end(e);
+        while let Some((upto, checkpoint, snapshot)) = cuts.due(e + 1) {
+            alive &= dealer.cut(upto, checkpoint, snapshot);
+        }
+        if alive && !dealer.pieces.iter().all(Vec::is_empty) {
+            alive = dealer.cut(e + 1, false, false);
         }
         if alive {
             dealer.end(e);
@@ -311,6 +386,7 @@ fn read(
         error,
         read_s,
         end,
+        snapshots_outside: cuts.outside,
     }
 }
 
@@ -377,6 +453,30 @@ mod tests {
         let mut want = want;
         want.sort_unstable();
         assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn snapshot_and_checkpoint_cuts_come_in_time_order_each_once() {
+        // Checkpoints every 10; snapshots at 15 and 20 (20 is also a checkpoint boundary)
+        // and 95, after the end; the run resumed at 12 drops a snapshot at 12.
+        let mut c = Cuts::new(Some(10), &[12, 15, 20, 95], 12);
+        c.fed(13);
+        assert_eq!(c.due(14), None);
+        c.fed(14);
+        // An event at 31 after a gap: every cut up to it, in order; one checkpoint only.
+        assert_eq!(c.due(31), Some((15, false, true)));
+        assert_eq!(c.due(31), Some((20, true, true)));
+        assert_eq!(c.due(31), None);
+        c.fed(31);
+        c.end(35);
+        assert_eq!(c.due(36), None, "the boundary at 40 is after the end");
+        assert_eq!(c.outside, vec![12, 95]);
+        // A snapshot at or before the first event's time is outside the book.
+        let mut c = Cuts::new(None, &[5, 8, 9], 0);
+        c.first(8);
+        assert_eq!(c.outside, vec![5, 8]);
+        assert_eq!(c.due(8), None);
+        assert_eq!(c.due(9), Some((9, false, true)));
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //!   and every output at a time ≤ the end is emitted (as `riskwatch replay` does).
 
 use crate::live_checkpoint::{LiveCheckpoint, WorkerCheckpoints};
+use crate::output_counts::{Counted, OutputCounts};
 use crate::pipeline::ClusterSpec;
 use crate::reload::{ReloadEvent, ReloadHandle, Reloads};
 use crate::replay::{replay, ReplayArgs};
@@ -201,6 +202,8 @@ fn run_files(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
             stop: Some(args.stop.clone()),
             state: args.state.clone(),
             keep: false,
+            metrics: args.metrics.clone(),
+            snapshots: None,
         },
     )?;
     if let Some(m) = &args.metrics {
@@ -482,13 +485,15 @@ struct Outputs {
     failure: Rc<RefCell<Option<String>>>,
     /// Passes a time once every output up to it has been handed to the producer.
     probe: ProbeHandle<u64>,
+    /// What was handed to the producer since the last metrics report, by label.
+    counts: Rc<RefCell<OutputCounts>>,
 }
 
 impl Outputs {
     /// Sends each record of `stream` to `writer`'s topic: key `customer_id`, value the
     /// contract JSON, headers `strategy` and `strategy_version` (`parts` names the three),
-    /// counting them in `sent`.
-    fn write<'scope, R: serde::Serialize + Clone + Into<Output> + 'static>(
+    /// counting them in `sent` and, by label, in the outputs' counts.
+    fn write<'scope, R: serde::Serialize + Clone + Into<Output> + Counted + 'static>(
         &self,
         stream: timely::dataflow::StreamVec<'scope, u64, (R, u64, isize)>,
         mut writer: riskwatch_connectors::kafka::TopicWriter,
@@ -496,7 +501,11 @@ impl Outputs {
         keep: Option<crate::pipeline::KeptOutputs>,
         parts: impl Fn(&R) -> [&String; 3] + 'static,
     ) {
-        let (end, failure) = (self.end.clone(), self.failure.clone());
+        let (end, failure, counts) = (
+            self.end.clone(),
+            self.failure.clone(),
+            self.counts.clone(),
+        );
         stream
             .flat_map(move |(record, time, _diff)| {
                 if time <= end.get() {
@@ -506,7 +515,10 @@ impl Outputs {
                         ("strategy_version", version.as_bytes()),
                     ];
                     match writer.send_json(key.as_bytes(), &record, &headers) {
-                        Ok(()) => sent.set(sent.get() + 1),
+                        Ok(()) => {
+                            sent.set(sent.get() + 1);
+                            record.count_in(&mut counts.borrow_mut());
+                        }
                         Err(e) => {
                             failure.borrow_mut().get_or_insert(e.to_string());
                         }
@@ -591,8 +603,6 @@ struct Reported {
     at: u64,
     /// The dataflow's counters as last added.
     stats: Stats,
-    /// Alerts, decisions, cases as last added.
-    sent: [u64; 3],
 }
 
 impl Reported {
@@ -605,19 +615,13 @@ impl Reported {
         worker: usize,
         source: &KafkaSource,
         stats: &Stats,
-        sent: &[Rc<Cell<u64>>; 3],
+        counts: &RefCell<OutputCounts>,
         global_frontier: u64,
         now: u64,
     ) {
         self.at = now;
         m.add_stats(&mut self.stats, stats);
-        for (i, output) in ["alerts", "decisions", "cases"].iter().enumerate() {
-            let n = sent[i].get();
-            m.outputs
-                .with_label_values(&[output])
-                .inc_by(n.saturating_sub(self.sent[i]));
-            self.sent[i] = n;
-        }
+        m.add_counts(&std::mem::take(&mut *counts.borrow_mut()));
         let frontier = source.frontier();
         if frontier != u64::MAX && frontier > 0 {
             m.watermark_delay
@@ -687,9 +691,14 @@ fn worker_loop(
     if index == 0 && source.is_none() && args.reload.is_some() {
         tracing::warn!("worker 0 has no partitions: live strategy changes cannot be applied");
     }
-    let stats = Rc::new(RefCell::new(Stats::default()));
+    // The operators count changes only: a restored worker's gauges start from its state.
+    let stats = Rc::new(RefCell::new(match &restored {
+        Some(_) => state.evaluate.borrow().gauges(),
+        None => Stats::default(),
+    }));
     let end = Rc::new(Cell::new(args.until.map_or(u64::MAX, |u| ceil_to(u, tick))));
     let sent: [Rc<Cell<u64>>; 3] = Default::default();
+    let counts: Rc<RefCell<OutputCounts>> = Rc::default();
     let failure: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
     let probe = ProbeHandle::new();
     let mut input = differential_dataflow::input::InputSession::<u64, Event, isize>::new();
@@ -714,6 +723,7 @@ fn worker_loop(
             end: end.clone(),
             failure: failure.clone(),
             probe: probe.clone(),
+            counts: counts.clone(),
         };
         let keep = checkpoints.as_ref().and_then(|c| c.keep_outputs());
         out.write(
@@ -915,7 +925,7 @@ fn worker_loop(
         if let Some(m) = &args.metrics {
             if now.saturating_sub(reported.at) >= 1000 {
                 let global = frontier_of(&input_probe);
-                reported.report(m, index, s, &stats.borrow(), &sent, global, now);
+                reported.report(m, index, s, &stats.borrow(), &counts, global, now);
                 for ms in inflight.passed.drain(..) {
                     m.latency.observe(ms as f64 / 1000.0);
                 }
@@ -987,7 +997,7 @@ fn worker_loop(
     };
     let dataflow = stats.borrow().clone();
     if let (Some(m), Some(s)) = (&args.metrics, &source) {
-        reported.report(m, index, s, &dataflow, &sent, target, wall_clock_ms());
+        reported.report(m, index, s, &dataflow, &counts, target, wall_clock_ms());
     }
     Ok(WorkerOut {
         stats: source_stats,

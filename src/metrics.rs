@@ -4,13 +4,15 @@
 //!
 //! ```text
 //!  worker loop (Kafka, per second) ─┐
-//!  replay summary (files, at end) ──┼─▶ Metrics (handles bound once) ─▶ Registry ─▶ GET /metrics
+//!  writer + summary (files) ────────┼─▶ Metrics (handles bound once) ─▶ Registry ─▶ GET /metrics
 //!  KafkaSource / KafkaSink (batch) ─┘                                   process collector
 //! ```
 //!
 //! Nothing here runs per record: Kafka runs add the difference of the dataflow's [`Stats`]
-//! about once a second, files runs add the run's summary once it ends.
+//! and the sinks' output counts about once a second; files runs add their outputs as the
+//! writer writes them, and the run's summary once it ends.
 
+use crate::output_counts::OutputCounts;
 use crate::pipeline::RunOutput;
 use crate::replay::Summary;
 use anyhow::Context;
@@ -22,7 +24,8 @@ use prometheus::{
 use riskwatch_connectors::kafka::KafkaMetrics;
 use riskwatch_connectors::webhook::EndpointSnapshot;
 use riskwatch_dataflows::plan::Compiled;
-use riskwatch_dataflows::stats::Stats;
+use riskwatch_dataflows::stats::{Stats, StrategyGauges};
+use riskwatch_model::output::CaseStage;
 use riskwatch_model::event::Stream;
 use riskwatch_model::metrics::{find, MetricKind, CATALOGUE, LATENCY_BUCKETS};
 use std::collections::BTreeMap;
@@ -61,6 +64,16 @@ pub struct Metrics {
     pub customers: IntGaugeVec,
     /// `riskwatch_strategy_evaluations_total`.
     pub evaluations: IntCounter,
+    /// `riskwatch_strategy_level_transitions_total{strategy, from, to}`.
+    pub transitions: IntCounterVec,
+    /// `riskwatch_cases_open{strategy, stage}`.
+    pub cases_open: IntGaugeVec,
+    /// `riskwatch_cases_overdue_amount{strategy, stage}`.
+    pub overdue: IntGaugeVec,
+    /// `riskwatch_rings_active`.
+    pub rings: prometheus::IntGauge,
+    /// `riskwatch_rings_members`.
+    pub ring_members: prometheus::IntGauge,
     /// `riskwatch_delivery_attempts_total{sink, endpoint, outcome}`.
     pub delivery_attempts: IntCounterVec,
     /// `riskwatch_delivery_outbox_events{sink, endpoint}`.
@@ -135,6 +148,8 @@ impl Metrics {
         let (help, _) = spec("riskwatch_strategy_evaluations_total", MetricKind::Counter);
         let evaluations = IntCounter::new("riskwatch_strategy_evaluations_total", help)?;
         let counter = |name: &str| IntCounter::new(name, spec(name, MetricKind::Counter).0);
+        let gauge =
+            |name: &str| prometheus::IntGauge::new(name, spec(name, MetricKind::Gauge).0);
         let (help, _) = spec(
             "riskwatch_checkpoint_duration_seconds",
             MetricKind::Histogram,
@@ -160,6 +175,11 @@ impl Metrics {
             outputs: counter_vec("riskwatch_output_records_total")?,
             customers: int_gauge_vec("riskwatch_strategy_customers")?,
             evaluations,
+            transitions: counter_vec("riskwatch_strategy_level_transitions_total")?,
+            cases_open: int_gauge_vec("riskwatch_cases_open")?,
+            overdue: int_gauge_vec("riskwatch_cases_overdue_amount")?,
+            rings: gauge("riskwatch_rings_active")?,
+            ring_members: gauge("riskwatch_rings_members")?,
             delivery_attempts: counter_vec("riskwatch_delivery_attempts_total")?,
             outbox_events: int_gauge_vec("riskwatch_delivery_outbox_events")?,
             checkpoint_commits: counter("riskwatch_checkpoint_commits_total")?,
@@ -171,7 +191,7 @@ impl Metrics {
             ready: Arc::new(AtomicBool::new(false)),
             registry,
         };
-        let own: [Box<dyn Collector>; 21] = [
+        let own: [Box<dyn Collector>; 26] = [
             Box::new(build_info),
             Box::new(m.records.clone()),
             Box::new(m.events.clone()),
@@ -186,6 +206,11 @@ impl Metrics {
             Box::new(m.outputs.clone()),
             Box::new(m.customers.clone()),
             Box::new(m.evaluations.clone()),
+            Box::new(m.transitions.clone()),
+            Box::new(m.cases_open.clone()),
+            Box::new(m.overdue.clone()),
+            Box::new(m.rings.clone()),
+            Box::new(m.ring_members.clone()),
             Box::new(m.delivery_attempts.clone()),
             Box::new(m.outbox_events.clone()),
             Box::new(m.checkpoint_commits.clone()),
@@ -210,6 +235,15 @@ impl Metrics {
         m.events.with_label_values(&["all", "expired_on_arrival"]);
         for o in ["alerts", "decisions", "cases"] {
             m.outputs.with_label_values(&[o]);
+        }
+        for s in &compiled.strategies.list {
+            for level in LEVELS {
+                m.customers.with_label_values(&[level, s.name.as_str()]);
+            }
+            for stage in CaseStage::ALL {
+                m.cases_open.with_label_values(&[s.name.as_str(), stage.name()]);
+                m.overdue.with_label_values(&[s.name.as_str(), stage.name()]);
+            }
         }
         Ok(m)
     }
@@ -257,7 +291,42 @@ impl Metrics {
                 }
             }
         }
+        for (strategy, g) in &now.strategies {
+            let before = prev.strategies.get(strategy).cloned().unwrap_or_default();
+            self.add_strategy_gauges(strategy, &before, g);
+        }
+        self.rings
+            .add(now.rings.wrapping_sub(prev.rings) as i64);
+        self.ring_members
+            .add(now.ring_members.wrapping_sub(prev.ring_members) as i64);
         prev.clone_from(now);
+    }
+
+    /// Adds strategy `name`'s transitions and open-case gauges from `before` to `now`.
+    fn add_strategy_gauges(&self, name: &str, before: &StrategyGauges, now: &StrategyGauges) {
+        for (from, (row, was)) in now.transitions.iter().zip(&before.transitions).enumerate() {
+            for (to, (&n, &b)) in row.iter().zip(was).enumerate() {
+                if n != b {
+                    self.transitions
+                        .with_label_values(&[name, LEVELS[from], LEVELS[to]])
+                        .inc_by(n.saturating_sub(b));
+                }
+            }
+        }
+        for (i, stage) in CaseStage::ALL.iter().enumerate() {
+            let open = now.cases_open[i].wrapping_sub(before.cases_open[i]) as i64;
+            if open != 0 {
+                self.cases_open
+                    .with_label_values(&[name, stage.name()])
+                    .add(open);
+            }
+            let overdue = now.overdue[i].wrapping_sub(before.overdue[i]) as i64;
+            if overdue != 0 {
+                self.overdue
+                    .with_label_values(&[name, stage.name()])
+                    .add(overdue);
+            }
+        }
     }
 
     /// Adds what the webhook dispatcher counted since `prev` (its
@@ -289,8 +358,31 @@ impl Metrics {
         prev.extend_from_slice(now);
     }
 
-    /// Adds a finished files-mode run or replay: its summary and its outputs (counted by
-    /// label once, at the end).
+    /// Adds output counts: the alerts, decisions and case events by label, and the records
+    /// by output.
+    pub fn add_counts(&self, counts: &OutputCounts) {
+        for (rule, severity, strategy, n) in counts.alerts() {
+            self.alerts
+                .with_label_values(&[rule, severity, strategy])
+                .inc_by(n);
+        }
+        for (kind, strategy, n) in counts.decisions() {
+            self.decisions.with_label_values(&[kind, strategy]).inc_by(n);
+        }
+        for (event, stage, strategy, n) in counts.cases() {
+            self.cases
+                .with_label_values(&[event, stage, strategy])
+                .inc_by(n);
+        }
+        for (o, n) in ["alerts", "decisions", "cases"].iter().zip(counts.written) {
+            self.outputs.with_label_values(&[o]).inc_by(n);
+        }
+    }
+
+    /// Adds a finished files-mode run or replay: its summary, levels and gauges (once, at
+    /// the end). Its outputs were counted as they were written ([`ReplayArgs::metrics`]).
+    ///
+    /// [`ReplayArgs::metrics`]: crate::replay::ReplayArgs::metrics
     pub fn add_run(&self, out: &RunOutput, summary: &Summary) {
         let get = |m: &BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
         for s in Stream::ALL {
@@ -322,25 +414,20 @@ impl Metrics {
                     .set(*n as i64);
             }
         }
-        let counts = &out.counts;
-        for ((rule, severity, strategy), n) in &counts.alerts {
-            self.alerts
-                .with_label_values(&[rule, severity, strategy])
-                .inc_by(*n);
+        let stats = &out.stats;
+        let none = StrategyGauges::default();
+        for (strategy, g) in &stats.strategies {
+            // Gauges are set, not added: a files run adds its summary once.
+            for stage in CaseStage::ALL {
+                self.cases_open
+                    .with_label_values(&[strategy.as_str(), stage.name()])
+                    .set(0);
+                self.overdue.with_label_values(&[strategy.as_str(), stage.name()]).set(0);
+            }
+            self.add_strategy_gauges(strategy, &none, g);
         }
-        for ((kind, strategy), n) in &counts.decisions {
-            self.decisions
-                .with_label_values(&[kind, strategy])
-                .inc_by(*n);
-        }
-        for ((event, stage, strategy), n) in &counts.cases {
-            self.cases
-                .with_label_values(&[event, stage, strategy])
-                .inc_by(*n);
-        }
-        for (o, n) in ["alerts", "decisions", "cases"].iter().zip(counts.written) {
-            self.outputs.with_label_values(&[o]).inc_by(n);
-        }
+        self.rings.set(stats.rings as i64);
+        self.ring_members.set(stats.ring_members as i64);
         self.frontier.set(summary.end_ts as f64 / 1000.0);
     }
 }
@@ -552,6 +639,15 @@ mod tests {
         assert!(m.encode().contains("riskwatch_delivery_attempts_total{"));
     }
 
+    fn ring(ring: u64) -> riskwatch_dataflows::rings::RingInfo {
+        riskwatch_dataflows::rings::RingInfo {
+            ring,
+            size: 3,
+            delinquent: 0,
+            new_members: 0,
+        }
+    }
+
     #[test]
     fn stats_deltas_add_up_and_levels_move() {
         let m = metrics();
@@ -575,6 +671,30 @@ mod tests {
         assert_eq!(m.events.with_label_values(&["all", "late"]).get(), 2);
         assert_eq!(m.customers.with_label_values(&["0", "baseline"]).get(), 4);
         assert_eq!(m.customers.with_label_values(&["1", "baseline"]).get(), 1);
+        // Level transitions, open cases and rings, as one worker's changes.
+        let mut standing = Stats::default();
+        let m1 = |amount| Some((1u8, amount));
+        standing.moved("baseline", None, riskwatch_dataflows::stats::Standing { level: 2, case: m1(300) });
+        standing.ring_moved(3, None, Some(&ring(3)));
+        m.add_stats(&mut prev, &standing);
+        let mut later = standing.clone();
+        later.moved(
+            "baseline",
+            Some(riskwatch_dataflows::stats::Standing { level: 2, case: m1(300) }),
+            riskwatch_dataflows::stats::Standing { level: 3, case: Some((2, 800)) },
+        );
+        m.add_stats(&mut prev, &later);
+        let open = |stage| m.cases_open.with_label_values(&["baseline", stage]).get();
+        let overdue = |stage| m.overdue.with_label_values(&["baseline", stage]).get();
+        assert_eq!((open("M1"), open("M2")), (0, 1));
+        assert_eq!((overdue("M1"), overdue("M2")), (0, 800));
+        let moved = |from, to| {
+            m.transitions
+                .with_label_values(&["baseline", from, to])
+                .get()
+        };
+        assert_eq!((moved("2", "3"), moved("0", "2")), (1, 0));
+        assert_eq!((m.rings.get(), m.ring_members.get()), (1, 1));
         let text = m.encode();
         assert!(text.contains("riskwatch_build_info{"));
         assert!(text.contains("riskwatch_output_latency_seconds_bucket{le=\"0.005\"}"));

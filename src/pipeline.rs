@@ -111,6 +111,8 @@ pub struct RunOptions {
     pub checkpoint: Option<Arc<Checkpointing>>,
     /// Send the outputs here as they are produced instead of collecting them.
     pub output: Option<Sender<OutputBatch>>,
+    /// Send each worker's book snapshot here at the pieces marked `snapshot`.
+    pub snapshots: Option<Sender<crate::snapshot_writer::SnapshotBatch>>,
 }
 
 /// This process's place in a timely cluster (timely's own cluster mode over TCP).
@@ -152,6 +154,7 @@ impl RunOptions {
             stop: None,
             checkpoint: None,
             output: None,
+            snapshots: None,
         }
     }
 }
@@ -211,6 +214,7 @@ pub fn run_fed(compiled: &Compiled, fed: Vec<Receiver<Fed>>, opts: RunOptions) -
         let stop = stopper.clone();
         let progress = opts.progress.clone();
         let output = opts.output.clone();
+        let snapshots = opts.snapshots.clone();
         let mut input = differential_dataflow::input::InputSession::<u64, Event, isize>::new();
         let mut control =
             differential_dataflow::input::InputSession::<u64, AccountUpdate, isize>::new();
@@ -233,7 +237,11 @@ pub fn run_fed(compiled: &Compiled, fed: Vec<Receiver<Fed>>, opts: RunOptions) -
                 .unwrap_or_default();
             let started = std::time::Instant::now();
             match state.restore(*at, &mine, &plan.layout) {
-                Ok(()) => restored_at = *at,
+                Ok(()) => {
+                    restored_at = *at;
+                    // The operators count changes only; the gauges start from the state.
+                    *stats.borrow_mut() = state.evaluate.borrow().gauges();
+                }
                 Err(e) => failure = Some(format!("restoring the state: {e}")),
             }
             restore_s = started.elapsed().as_secs_f64();
@@ -371,8 +379,28 @@ pub fn run_fed(compiled: &Compiled, fed: Vec<Receiver<Fed>>, opts: RunOptions) -
             if let Some(p) = &progress {
                 p.add(n);
             }
-            if piece.checkpoint && upto == piece.upto && upto <= cut {
-                take_checkpoint(worker, upto);
+            let at_cut = upto == piece.upto && upto <= cut;
+            if at_cut && (piece.checkpoint || piece.snapshot) {
+                if piece.checkpoint {
+                    take_checkpoint(worker, upto);
+                }
+                if let (true, Some(tx)) = (piece.snapshot, &snapshots) {
+                    // Quiescent at `upto`: every event at or before the observation time
+                    // has been applied, and nothing after.
+                    worker.step_while(|| probe.less_than(&upto));
+                    let mut records = Vec::new();
+                    riskwatch_dataflows::snapshot::snapshot_customers(
+                        &state.evaluate.borrow(),
+                        &plan.layout,
+                        upto - 1,
+                        &mut records,
+                    );
+                    let _ = tx.send(crate::snapshot_writer::SnapshotBatch {
+                        worker: index,
+                        at: upto - 1,
+                        records,
+                    });
+                }
                 send(&probe, None);
                 lag.clear();
                 continue;

@@ -99,6 +99,21 @@ pub struct ReplayArgs {
     /// Keep a copy of every output in the returned [`RunOutput`] (they are written to the
     /// files either way; without it memory holds only the outputs still in flight).
     pub keep: bool,
+    /// The Prometheus metrics to feed as the run goes (`run --metrics-addr` in files mode):
+    /// outputs as they are written, checkpoints and webhook deliveries.
+    pub metrics: Option<crate::metrics::Metrics>,
+    /// Book snapshots to write (`--snapshot-at`, `--snapshot-out`).
+    pub snapshots: Option<SnapshotSpec>,
+}
+
+/// Book snapshots of a replay: every customer's state under every strategy at each
+/// observation time, written to `dir` as snapshots.ndjson and snapshots.parquet.
+#[derive(Clone, Debug)]
+pub struct SnapshotSpec {
+    /// Observation times (epoch ms), in any order.
+    pub at: Vec<u64>,
+    /// The directory of the two files.
+    pub dir: std::path::PathBuf,
 }
 
 impl ReplayArgs {
@@ -115,6 +130,8 @@ impl ReplayArgs {
             stop: None,
             state: None,
             keep: true,
+            metrics: None,
+            snapshots: None,
         }
     }
 }
@@ -171,6 +188,9 @@ pub struct Summary {
     /// With a state directory: the checkpoints this run took.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoints: Option<CheckpointSummary>,
+    /// With `--snapshot-at`: the observation times and records written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshots: Option<crate::snapshot_writer::SnapshotsWritten>,
 }
 
 /// What the checkpoints of a run cost, and the state they left.
@@ -286,7 +306,11 @@ pub fn replay(
             });
         // Webhooks: only process 0 gathers the outputs, so only it delivers.
         if process == 0 {
-            deliveries = crate::deliveries::Deliveries::start(&dir, &config.webhooks, None)?;
+            deliveries = crate::deliveries::Deliveries::start(
+                &dir,
+                &config.webhooks,
+                args.metrics.clone(),
+            )?;
             if let Some(d) = &deliveries {
                 extras = d.extras(extras);
             }
@@ -296,7 +320,7 @@ pub fn replay(
             args.workers,
             crate::state::config_version(compiled),
             extras,
-            None,
+            args.metrics.clone(),
         );
         checkpointing = Some(Arc::new(crate::pipeline::Checkpointing {
             at_end: true,
@@ -306,6 +330,31 @@ pub fn replay(
         committer = Some(c);
     }
     let every = args.state.as_ref().map(|s| s.every);
+    // Snapshot cuts: each observation time rounded up to a tick, plus one (the worker is
+    // quiescent there with every event at or before the time applied).
+    let mut snapshot_cuts: Vec<u64> = args
+        .snapshots
+        .iter()
+        .flat_map(|s| s.at.iter().map(|t| ceil_to(*t, tick) + 1))
+        .collect();
+    snapshot_cuts.sort_unstable();
+    snapshot_cuts.dedup();
+    let snapshot_writer = match &args.snapshots {
+        Some(_) if args.cluster.is_some() => {
+            return Err(crate::exit::Usage(
+                "--snapshot-at works in a single-process replay: a cluster's customers are \
+                 spread over its processes"
+                    .into(),
+            )
+            .into())
+        }
+        Some(spec) => Some(crate::snapshot_writer::SnapshotWriter::start(
+            &spec.dir,
+            &compiled.layout.names,
+            args.workers,
+        )?),
+        None => None,
+    };
     let progress = args.progress.then(|| {
         let total: u64 = inputs
             .paths
@@ -334,6 +383,7 @@ pub fn replay(
             ),
             reported,
             bytes_read: progress.as_ref().map(|p| p.bytes_read()),
+            snapshots: snapshot_cuts,
         },
     )?;
     let dataflow_start = Instant::now();
@@ -355,10 +405,19 @@ pub fn replay(
         opts.config_changes.retain(|(t, _)| *t >= from);
     }
     opts.checkpoint = checkpointing;
+    let snapshot_writer = snapshot_writer.map(|(w, tx)| {
+        opts.snapshots = Some(tx);
+        w
+    });
     // Process 0 gathers and writes every output, as the dataflow produces them.
     let writer = match outputs.take() {
         Some(files) => {
-            let (w, tx) = crate::writer::OutputWriter::start(files, args.workers, args.keep)
+            let (w, tx) = crate::writer::OutputWriter::start(
+                files,
+                args.workers,
+                args.keep,
+                args.metrics.clone(),
+            )
                 .context("starting the output writer")?;
             opts.output = Some(tx);
             Some(w)
@@ -390,9 +449,33 @@ pub fn replay(
     let written = writer
         .map(crate::writer::OutputWriter::finish)
         .transpose()?;
+    // Joined now: an error below drops them, which removes their partial files.
+    let snapshots_done = snapshot_writer
+        .map(crate::snapshot_writer::SnapshotWriter::join)
+        .transpose()?;
     if let Some(e) = read.error {
         return Err(e.into());
     }
+    if !read.snapshots_outside.is_empty() {
+        let times: Vec<String> = read
+            .snapshots_outside
+            .iter()
+            .map(|c| (c - 1).to_string())
+            .collect();
+        return Err(crate::exit::Usage(format!(
+            "--snapshot-at {}: outside the book, which runs from its first event to {} \
+             (epoch ms{})",
+            times.join(","),
+            read.end.map_or("its end".to_string(), |e| e.to_string()),
+            resumed_from.map_or(String::new(), |f| format!(
+                "; this run resumes its state directory at {f}"
+            ))
+        ))
+        .into());
+    }
+    let snapshots = snapshots_done
+        .map(crate::snapshot_writer::SnapshotsDone::commit)
+        .transpose()?;
     if let Some(e) = &out.failure {
         anyhow::bail!("{e}");
     }
@@ -459,6 +542,7 @@ pub fn replay(
         workers: args.workers,
         rejected: stats.rejected_by_reason.clone(),
         checkpoints,
+        snapshots,
         ..Summary::default()
     };
     for s in names {

@@ -9,9 +9,9 @@
 
 use riskwatch_connectors::error::ConnectorError;
 use riskwatch_connectors::file::OutputSet;
+pub use crate::output_counts::OutputCounts;
 use riskwatch_model::output::{Alert, Case, Decision};
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
@@ -63,81 +63,6 @@ pub struct OutputBatch {
     pub cases: Vec<(u64, Case)>,
 }
 
-/// Counts of what was written, by the labels the summary and the metrics use.
-#[derive(Debug, Default, Clone)]
-pub struct OutputCounts {
-    /// Alerts by `(rule, severity, strategy)`.
-    pub alerts: BTreeMap<(String, String, String), u64>,
-    /// Decisions by `(kind, strategy)`.
-    pub decisions: BTreeMap<(String, String), u64>,
-    /// Case events by `(event, stage, strategy)`.
-    pub cases: BTreeMap<(String, String, String), u64>,
-    /// Records written: alerts, decisions, cases.
-    pub written: [u64; 3],
-}
-
-impl OutputCounts {
-    fn alert(&mut self, a: &Alert) {
-        let key = (
-            a.rule_id.clone(),
-            a.severity.name().to_string(),
-            a.strategy.clone(),
-        );
-        *self.alerts.entry(key).or_default() += 1;
-        self.written[0] += 1;
-    }
-
-    fn decision(&mut self, d: &Decision) {
-        let key = (d.kind.name().to_string(), d.strategy.clone());
-        *self.decisions.entry(key).or_default() += 1;
-        self.written[1] += 1;
-    }
-
-    /// Adds the counts to a replay summary's tables.
-    pub fn add_to(&self, summary: &mut crate::replay::Summary) {
-        for ((rule, severity, strategy), n) in &self.alerts {
-            *summary
-                .alerts_by_rule
-                .entry(strategy.clone())
-                .or_default()
-                .entry(rule.clone())
-                .or_default() += n;
-            *summary
-                .alerts_by_severity
-                .entry(strategy.clone())
-                .or_default()
-                .entry(severity.clone())
-                .or_default() += n;
-        }
-        for ((kind, strategy), n) in &self.decisions {
-            *summary
-                .decisions_by_kind
-                .entry(strategy.clone())
-                .or_default()
-                .entry(kind.clone())
-                .or_default() += n;
-        }
-        for ((event, stage, strategy), n) in &self.cases {
-            *summary
-                .cases_by_stage
-                .entry(strategy.clone())
-                .or_default()
-                .entry(format!("{stage} {event}"))
-                .or_default() += n;
-        }
-    }
-
-    fn case(&mut self, c: &Case) {
-        let key = (
-            c.event.name().to_string(),
-            c.stage.name().to_string(),
-            c.strategy.clone(),
-        );
-        *self.cases.entry(key).or_default() += 1;
-        self.written[2] += 1;
-    }
-}
-
 /// What the writer did, once every worker sent its last batch.
 pub struct Written {
     /// The files, still to be committed (the rejected records go in after).
@@ -155,16 +80,18 @@ pub struct OutputWriter {
 
 impl OutputWriter {
     /// Starts writing alerts, decisions and cases into files 0, 1 and 2 of `files` from
-    /// `workers` local workers; `keep` also keeps a copy of each in memory.
+    /// `workers` local workers; `keep` also keeps a copy of each in memory, and `metrics`
+    /// counts them as they are written.
     pub fn start(
         files: OutputSet,
         workers: usize,
         keep: bool,
+        metrics: Option<crate::metrics::Metrics>,
     ) -> std::io::Result<(OutputWriter, Sender<OutputBatch>)> {
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("output-writer".into())
-            .spawn(move || write(files, workers, keep, rx))?;
+            .spawn(move || write(files, workers, keep, metrics, rx))?;
         Ok((OutputWriter { handle }, tx))
     }
 
@@ -206,6 +133,7 @@ fn write(
     mut files: OutputSet,
     workers: usize,
     keep: bool,
+    metrics: Option<crate::metrics::Metrics>,
     rx: Receiver<OutputBatch>,
 ) -> Result<Written, ConnectorError> {
     let mut marks = vec![0u64; workers.max(1)];
@@ -274,6 +202,17 @@ fn write(
             counts.case(c);
             if error.is_none() {
                 error = files.file(2).write(c).err();
+            }
+        }
+        if let Some(m) = &metrics {
+            // The metrics follow the files as they are written (a files run serving
+            // /metrics shows its outputs live).
+            if !(alerts.is_empty() && decisions.is_empty() && cases.is_empty()) {
+                let mut delta = OutputCounts::default();
+                alerts.iter().for_each(|a| delta.alert(a));
+                decisions.iter().for_each(|d| delta.decision(d));
+                cases.iter().for_each(|c| delta.case(c));
+                m.add_counts(&delta);
             }
         }
         if let Some((ka, kd, kc)) = kept.as_mut() {

@@ -302,6 +302,8 @@ fn a_config_file_change_takes_effect_at_one_event_time_without_a_restart() {
         stop: None,
         state: None,
         keep: true,
+        metrics: None,
+        snapshots: None,
     };
     replay(
         &compiled,

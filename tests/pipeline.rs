@@ -23,6 +23,8 @@ mod golden;
 mod oracle;
 #[path = "pipeline/restart.rs"]
 mod restart;
+#[path = "pipeline/snapshots.rs"]
+mod snapshots;
 #[path = "pipeline/support.rs"]
 mod support;
 
@@ -1556,6 +1558,8 @@ fn replay_outputs_and_generated_inputs_pass_the_contracts() {
             stop: None,
             state: None,
             keep: true,
+            metrics: None,
+            snapshots: None,
         },
     )
     .expect("replay");

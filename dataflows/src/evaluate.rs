@@ -239,25 +239,8 @@ pub fn evaluate(
         return;
     }
     strategies.assigned(&state.account.customer_id, &mut scratch.assigned);
-    // The customer's current limit and APR: the latest of the customers record and the
-    // acting strategy's own decisions (shadow challengers never act).
-    let record = crate::actions::Terms {
-        limit: state.account.limit,
-        apr_bps: state.account.apr_bps,
-        frozen: state.account.status == CustomerStatus::Frozen,
-    };
-    let acting = scratch
-        .assigned
-        .iter()
-        .find(|(_, shadow)| !shadow)
-        .map(|(i, _)| *i)
-        .unwrap_or(strategies.champion);
-    let terms = state.strategies[acting]
-        .actions
-        .current(record, state.account.record_ts);
-    let mut account = state.account.clone();
-    account.limit = terms.limit;
-    account.apr_bps = terms.apr_bps;
+    let account = acting_account(strategies, state, &scratch.assigned);
+    let record = record_terms(&state.account);
     features(
         layout,
         &state.slots,
@@ -434,8 +417,40 @@ fn min_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
+/// The customer's account with its current limit and APR: the latest of the customers
+/// record and the acting strategy's own decisions (shadow challengers never act).
+/// `assigned` is what [`Strategies::assigned`] gave for the customer.
+pub fn acting_account(
+    strategies: &Strategies,
+    state: &CustomerState,
+    assigned: &[(usize, bool)],
+) -> Account {
+    let record = record_terms(&state.account);
+    let acting = assigned
+        .iter()
+        .find(|(_, shadow)| !shadow)
+        .map(|(i, _)| *i)
+        .unwrap_or(strategies.champion);
+    let terms = state.strategies[acting]
+        .actions
+        .current(record, state.account.record_ts);
+    let mut account = state.account.clone();
+    account.limit = terms.limit;
+    account.apr_bps = terms.apr_bps;
+    account
+}
+
+/// The limit, APR and freeze of the customers record alone.
+fn record_terms(account: &Account) -> crate::actions::Terms {
+    crate::actions::Terms {
+        limit: account.limit,
+        apr_bps: account.apr_bps,
+        frozen: account.status == CustomerStatus::Frozen,
+    }
+}
+
 /// The reasons carried by decisions and cases: the firing rules, then score components.
-fn decision_reasons(strategy: &Strategy, firing: u64, values: &[Option<f64>]) -> Vec<Reason> {
+pub(crate) fn decision_reasons(strategy: &Strategy, firing: u64, values: &[Option<f64>]) -> Vec<Reason> {
     let mut reasons: Vec<Reason> = strategy
         .rules
         .iter()
@@ -464,7 +479,10 @@ pub fn level_severity(level: u8) -> Severity {
     }
 }
 
-fn feature_map(layout: &Layout, values: &[Option<f64>]) -> BTreeMap<String, Option<f64>> {
+pub(crate) fn feature_map(
+    layout: &Layout,
+    values: &[Option<f64>],
+) -> BTreeMap<String, Option<f64>> {
     layout
         .names
         .iter()

@@ -26,5 +26,6 @@ pub mod plan;
 pub mod rings;
 pub mod rules;
 pub mod slots;
+pub mod snapshot;
 pub mod stats;
 pub mod strategy;

@@ -15,4 +15,5 @@ pub mod decode;
 pub mod event;
 pub mod metrics;
 pub mod output;
+pub mod snapshot;
 pub mod time;

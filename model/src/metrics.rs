@@ -44,7 +44,7 @@ pub struct Metric {
     pub labels: &'static [&'static str],
     /// Where it is fed: `all` (every run), `files` (files-mode run and replay, from the
     /// run's summary), `kafka` (Kafka mode only), `webhook` (when webhooks are
-    /// configured) or `state` (Kafka mode with a state directory).
+    /// configured) or `state` (a run with a state directory).
     pub fed_in: &'static str,
 }
 
@@ -138,21 +138,21 @@ pub const CATALOGUE: &[Metric] = &[
         Counter,
         "Alerts produced, by rule, severity and strategy.",
         &["rule", "severity", "strategy"],
-        "files",
+        "all",
     ),
     m(
         "riskwatch_output_decisions_total",
         Counter,
         "Decisions produced, by kind and strategy.",
         &["kind", "strategy"],
-        "files",
+        "all",
     ),
     m(
         "riskwatch_output_cases_total",
         Counter,
         "Case events produced, by event (opened, escalated, …), stage and strategy.",
         &["event", "stage", "strategy"],
-        "files",
+        "all",
     ),
     m(
         "riskwatch_output_records_total",

@@ -340,7 +340,7 @@ pub fn deterministic_id(prefix: &str, parts: &[&str]) -> String {
 /// True when an optional number field is left out: absent, or not finite. The contracts'
 /// `score`, `value` and `threshold` are numbers where present and never null, and JSON has
 /// no NaN or infinity, so a value that is not finite is left out rather than written.
-fn no_number(v: &Option<f64>) -> bool {
+pub(crate) fn no_number(v: &Option<f64>) -> bool {
     !v.is_some_and(f64::is_finite)
 }
 
@@ -357,14 +357,14 @@ fn write_number<S: Serializer>(v: f64, s: S) -> Result<S::Ok, S::Error> {
     }
 }
 
-fn number_opt<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn number_opt<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(v) => write_number(*v, s),
         None => s.serialize_none(),
     }
 }
 
-fn feature_map<S: Serializer>(m: &BTreeMap<String, Option<f64>>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn feature_map<S: Serializer>(m: &BTreeMap<String, Option<f64>>, s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
     struct Num(Option<f64>);
     impl Serialize for Num {

@@ -61,6 +61,75 @@ pub fn rfc3339_ms(ts: u64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
 }
 
+/// An instant given on a command line: epoch milliseconds (`1767225600000`), a UTC date
+/// (`2026-01-01`, its midnight) or an RFC 3339 UTC time (`2026-01-01T12:00:00Z`, optionally
+/// with `.sss` milliseconds). The inverse of [`rfc3339_ms`] for its own output.
+pub fn parse_instant(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t
+            .parse()
+            .map_err(|_| format!("{t:?} is too large for epoch milliseconds"));
+    }
+    let bad = || {
+        format!(
+            "{t:?} is not epoch milliseconds, a date (2026-01-01) or an RFC 3339 UTC time \
+             (2026-01-01T12:00:00Z)"
+        )
+    };
+    let num = |s: &str| -> Result<i64, String> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        s.parse().map_err(|_| bad())
+    };
+    let (date, time) = match t.split_once('T') {
+        Some((d, rest)) => (d, Some(rest.strip_suffix('Z').ok_or_else(bad)?)),
+        None => (t, None),
+    };
+    let mut parts = date.splitn(3, '-');
+    let (y, m, d) = (
+        num(parts.next().unwrap_or(""))?,
+        num(parts.next().unwrap_or(""))?,
+        num(parts.next().unwrap_or(""))?,
+    );
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return Err(bad());
+    }
+    // Howard Hinnant's days_from_civil.
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let mut ms = days * MS_PER_DAY as i64;
+    if let Some(time) = time {
+        let (hms, frac) = match time.split_once('.') {
+            Some((a, b)) if b.len() == 3 => (a, num(b)?),
+            Some(_) => return Err(bad()),
+            None => (time, 0),
+        };
+        let mut hms = hms.splitn(3, ':');
+        let (h, mi, s) = (
+            num(hms.next().unwrap_or(""))?,
+            num(hms.next().unwrap_or(""))?,
+            num(hms.next().unwrap_or(""))?,
+        );
+        if h > 23 || mi > 59 || s > 59 {
+            return Err(bad());
+        }
+        ms += ((h * 60 + mi) * 60 + s) * 1000 + frac;
+    }
+    // A day that does not exist (2026-02-30) does not round-trip.
+    let back = rfc3339_ms(ms as u64);
+    if back[..10] != *date {
+        return Err(bad());
+    }
+    Ok(ms as u64)
+}
+
 /// A duration in milliseconds, written in config as a number and a unit: `"10ms"`, `"10s"`,
 /// `"5m"` (or `"5min"`), `"1h"`, `"7d"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -131,6 +200,23 @@ impl<'de> Deserialize<'de> for Millis {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn instants_parse_as_epoch_ms_dates_and_rfc3339_and_round_trip() {
+        use super::{parse_instant, rfc3339_ms};
+        assert_eq!(parse_instant("1767225600000"), Ok(1_767_225_600_000));
+        assert_eq!(parse_instant("2026-01-01"), Ok(1_767_225_600_000));
+        assert_eq!(parse_instant("2026-01-01T00:00:01.250Z"), Ok(1_767_225_601_250));
+        assert_eq!(parse_instant("2024-02-29T23:59:59Z"), Ok(1_709_251_199_000));
+        for ts in [0, 951_782_400_000, 1_767_225_601_250, 4_102_444_799_999] {
+            assert_eq!(parse_instant(&rfc3339_ms(ts)), Ok(ts));
+        }
+        for bad in ["", "2026-02-30", "2026-13-01", "2026-01-01T25:00:00Z", "yesterday",
+            "2026-01-01T00:00:00", "2026-01-01T00:00:00.5Z", "-5"] {
+            let e = parse_instant(bad).expect_err(bad);
+            assert!(e.contains("not epoch milliseconds"), "{bad}: {e}");
+        }
+    }
+
     use super::*;
 
     #[test]

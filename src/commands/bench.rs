@@ -60,6 +60,13 @@ pub struct Args {
     /// per customer, and the time from a restart to running again.
     #[arg(long, conflicts_with_all = ["kafka", "replay_only", "latency_only"])]
     restart: bool,
+    /// Measure what serving /metrics under scrape load costs a replay instead: replays
+    /// with and without a scraper, interleaved, on the largest --workers.
+    #[arg(long, conflicts_with_all = ["kafka", "replay_only", "latency_only", "restart"])]
+    scrape: bool,
+    /// Scrape bench: milliseconds between two scrapes of /metrics.
+    #[arg(long, requires = "scrape", default_value_t = 100)]
+    scrape_interval_ms: u64,
     /// Restart bench: checkpoint interval of event time.
     #[arg(long, requires = "restart", default_value = "1d", value_parser = riskwatch::state::parse_every)]
     checkpoint_every: u64,
@@ -81,6 +88,23 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
             print!("{}", riskwatch::bench_restart::table(&report));
+        }
+        return Ok(riskwatch::exit::OK);
+    }
+    if a.scrape {
+        let report =
+            riskwatch::bench_scrape::bench_scrape(&riskwatch::bench_scrape::ScrapeBenchArgs {
+                customers: a.customers,
+                days: a.days,
+                runs: a.runs,
+                workers: a.workers.iter().copied().max().unwrap_or(2),
+                interval: std::time::Duration::from_millis(a.scrape_interval_ms.max(1)),
+                dir: a.dir,
+            })?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", riskwatch::bench_scrape::table(&report));
         }
         return Ok(riskwatch::exit::OK);
     }

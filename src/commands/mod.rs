@@ -5,6 +5,7 @@ pub mod check_config;
 pub mod compare;
 pub mod consume;
 pub mod demo;
+pub mod evaluate;
 pub mod gen;
 pub mod metrics_catalogue;
 pub mod produce;
@@ -32,6 +33,8 @@ pub enum Command {
     Bench(bench::Args),
     /// Backtest two configs on the same recorded inputs and print them side by side.
     Compare(compare::Args),
+    /// Judge book snapshots against outcomes: AUC, KS, Gini, deciles, lead time, PSI.
+    Evaluate(evaluate::Args),
     /// Run the live pipeline: files or Kafka, as `[run] mode` in the config selects.
     Run(run::Args),
     /// Load a book (four NDJSON files) into the input topics in event-time order.
@@ -59,6 +62,7 @@ impl Command {
             Command::Demo(a) => demo::run(a),
             Command::Bench(a) => bench::run(a),
             Command::Compare(a) => compare::run(a),
+            Command::Evaluate(a) => evaluate::run(a),
             Command::Run(a) => run::run(a),
             Command::Produce(a) => produce::run(a),
             Command::Consume(a) => consume::run(a),

@@ -44,6 +44,18 @@ pub struct Args {
     /// No progress line on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Book snapshots at these observation times (comma separated: epoch ms, dates such as
+    /// 2026-03-01 for their midnight UTC, or RFC 3339 UTC times): every customer's state
+    /// under every strategy, with every event at or before the time applied.
+    #[arg(long, value_delimiter = ',', value_parser = parse_instant)]
+    snapshot_at: Vec<u64>,
+    /// Directory for snapshots.ndjson and snapshots.parquet (default: --output).
+    #[arg(long, requires = "snapshot_at")]
+    snapshot_out: Option<PathBuf>,
+}
+
+fn parse_instant(text: &str) -> Result<u64, String> {
+    riskwatch_model::time::parse_instant(text)
 }
 
 /// Replays; exits 130/143 when a signal stopped it early (outputs up to `stopped_at`).
@@ -92,10 +104,17 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     // The files hold the outputs; memory holds only those still in flight.
     args.keep = false;
     args.state = a.state.options(riskwatch::state::DEFAULT_REPLAY_EVERY, "");
+    if !a.snapshot_at.is_empty() {
+        args.snapshots = Some(riskwatch::replay::SnapshotSpec {
+            at: a.snapshot_at.clone(),
+            dir: a.snapshot_out.clone().unwrap_or_else(|| a.output.clone()),
+        });
+    }
     let metrics = a.metrics.start(&compiled)?;
     if let Some(m) = &metrics {
         m.ready.store(true, Ordering::SeqCst);
     }
+    args.metrics = metrics.clone();
     let (out, summary) = replay(&compiled, &cfg, &a.input, &a.output, &args)?;
     if let Some(m) = &metrics {
         m.add_run(&out, &summary);

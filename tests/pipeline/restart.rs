@@ -139,6 +139,20 @@ fn a_replay_stopped_twice_and_resumed_equals_one_uninterrupted_replay_outputs_an
             "{kind}: the last segment produces outputs of its own"
         );
     }
+    // The level mix counts every customer, restored ones included (the operators count
+    // only changes; a resumed run's gauges start from the restored state).
+    let levels = |d: &str| -> serde_json::Value {
+        let path = dir.join(d).join("summary.json");
+        let text = std::fs::read_to_string(&path).expect("replay writes summary.json");
+        serde_json::from_str::<serde_json::Value>(&text).expect("summary.json is JSON")["levels"]
+            .clone()
+    };
+    assert!(levels("plain").is_object(), "the summary has the level mix");
+    assert_eq!(
+        levels("p3"),
+        levels("plain"),
+        "a resumed run's level mix differs from the uninterrupted run's"
+    );
     // The state after the last segment, windows and duplicate set included, is the state
     // after the uninterrupted run.
     let (a, b) = (dump(&full_state), dump(&state));

@@ -5,11 +5,13 @@
 //! - [`merge`]: the bounded event-time merge (`future_ts`, reordering, lateness).
 //! - [`source`]: a whole directory or four texts merged and collected.
 //! - [`sink`]: output files written atomically.
+//! - [`snapshots`]: book snapshots as NDJSON and Parquet.
 
 pub mod inputs;
 pub mod lines;
 pub mod merge;
 pub mod sink;
+pub mod snapshots;
 pub mod source;
 
 pub use inputs::{find_inputs, input_name, parse_streams, InputFiles};

@@ -19,7 +19,7 @@ use crate::graph::FeatureSnapshot;
 use crate::layout::Layout;
 use crate::operators::ledger::{AccountUpdate, Change, KeyHasher};
 use crate::slots::Slots;
-use crate::stats::Stats;
+use crate::stats::{Standing, Stats};
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -62,6 +62,20 @@ pub struct EvaluateState {
 }
 
 impl EvaluateState {
+    /// The gauges (level mix, open cases, rings) of this state, each customer counted once:
+    /// what a worker restored from a checkpoint starts its [`Stats`] with, since its
+    /// operators only count changes.
+    pub fn gauges(&self) -> Stats {
+        let mut stats = Stats::default();
+        for (key, c) in &self.customers {
+            for (s, state) in self.strategies.list.iter().zip(&c.strategies) {
+                stats.moved(&s.name, None, Standing::of(state));
+            }
+            stats.ring_moved(*key, None, c.ring.as_ref());
+        }
+        stats
+    }
+
     /// An empty state under `strategies`.
     pub fn new(strategies: Rc<Strategies>) -> EvaluateState {
         EvaluateState {
@@ -117,7 +131,7 @@ pub fn evaluate_alerts<'scope>(
             let mut alerts: Vec<(Output, u64, isize)> = Vec::new();
             let mut emitted = Emitted::default();
             let mut keys: Vec<u64> = Vec::new();
-            let mut before: Vec<u8> = Vec::new();
+            let mut before: Vec<Standing> = Vec::new();
             let mut reconfigure: Option<String> = None;
             let mut wake_net: Vec<(u64, isize)> = Vec::new();
             let mut ring_net: Vec<(u64, crate::rings::RingInfo, isize)> = Vec::new();
@@ -264,6 +278,7 @@ pub fn evaluate_alerts<'scope>(
                                 j = k;
                             }
                             let state = st.customers.entry(key).or_default();
+                            let was = state.ring.clone();
                             match current {
                                 Some(info) => state.ring = Some(info),
                                 // Only retractions: the customer left its ring, unless the
@@ -281,6 +296,7 @@ pub fn evaluate_alerts<'scope>(
                                     }
                                 }
                             }
+                            local.ring_moved(key, was.as_ref(), state.ring.as_ref());
                             i = j;
                         }
                         ring_net.clear();
@@ -309,7 +325,7 @@ pub fn evaluate_alerts<'scope>(
                             continue;
                         }
                         before.clear();
-                        before.extend(state.strategies.iter().map(|s| s.level));
+                        before.extend(state.strategies.iter().map(Standing::of));
                         let new = state.strategies.is_empty();
                         evaluate(
                             &layout,
@@ -371,26 +387,9 @@ pub fn evaluate_alerts<'scope>(
                                 verdicts,
                             });
                         }
-                        for s in strategies.list.iter() {
-                            if !local.levels.contains_key(&s.name) {
-                                local.levels.insert(s.name.clone(), [0; 5]);
-                            }
-                        }
                         for (i, s) in strategies.list.iter().enumerate() {
-                            let now = state.strategies[i].level as usize;
-                            let was = if new {
-                                None
-                            } else {
-                                before.get(i).map(|b| *b as usize)
-                            };
-                            if was != Some(now) {
-                                let mix = local.levels.get_mut(&s.name).expect("initialised above");
-                                mix[now] += 1;
-                                if let Some(w) = was {
-                                    // Stored as wrapping counts; merged totals are exact.
-                                    mix[w] = mix[w].wrapping_sub(1);
-                                }
-                            }
+                            let was = if new { None } else { before.get(i).copied() };
+                            local.moved(&s.name, was, Standing::of(&state.strategies[i]));
                         }
                     }
                 }
@@ -414,15 +413,7 @@ pub fn evaluate_alerts<'scope>(
                     (None, _) => held = None,
                     _ => {}
                 }
-                let mut s = stats.borrow_mut();
-                s.evaluations += local.evaluations;
-                s.config_rejected.append(&mut local.config_rejected);
-                for (k, v) in local.levels {
-                    let e = s.levels.entry(k).or_insert([0; 5]);
-                    for i in 0..5 {
-                        e[i] = e[i].wrapping_add(v[i]);
-                    }
-                }
+                stats.borrow_mut().merge(&local);
             }
         },
     )
