@@ -10,6 +10,7 @@
 #   g++           RocksDB is C++
 #   make          rdkafka's bundled librdkafka builds with its own configure script and make
 #   pkg-config    lets the -sys crates find system libraries (they fall back to bundled ones)
+#   libssl-dev    librdkafka with TLS and SASL/SCRAM to the brokers (rdkafka's `ssl` feature)
 # As root, missing packages are installed (`apt-get update` once, then `apt-get install -y`);
 # otherwise the exact command is printed and the script exits non-zero.
 set -euo pipefail
@@ -37,7 +38,7 @@ if [ "$mode" = all ]; then
 fi
 
 # 2. Debian packages for the C and C++ dependencies.
-apt_packages=(libclang-dev g++ make pkg-config)
+apt_packages=(libclang-dev g++ make pkg-config libssl-dev)
 if command -v dpkg >/dev/null; then
   missing=()
   for p in "${apt_packages[@]}"; do
