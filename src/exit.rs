@@ -6,13 +6,14 @@
 //! | 1 | a runtime failure (a broker, the dataflow, anything not below) |
 //! | 2 | usage: an unknown flag, a bad value, or a flag that does not apply |
 //! | 66 | an input is missing or unusable: no input directory, an absent stream, a dangling symlink, an unreadable input file; a state directory that is missing (without `--init-state`), not a state directory, or corrupted |
+//! | 69 | `check-config --connect`: a check of the environment failed (a broker, a topic, a webhook endpoint, a directory) |
 //! | 74 | an I/O error writing outputs or checkpoints (disk full, read-only, permission denied) |
 //! | 78 | an invalid config: the message names the key, or the config file's path; a state directory written under another window or time config, or format version |
 //! | 130 | a batch command (`replay`, `demo`, `compare`) stopped by SIGINT; outputs up to `stopped_at` are complete |
 //! | 143 | the same, stopped by SIGTERM |
 //!
-//! The codes 66, 74 and 78 are sysexits.h's `EX_NOINPUT`, `EX_IOERR` and `EX_CONFIG`
-//! (Vector's `validate` uses 78 for a bad config too).
+//! The codes 66, 69, 74 and 78 are sysexits.h's `EX_NOINPUT`, `EX_UNAVAILABLE`, `EX_IOERR`
+//! and `EX_CONFIG` (Vector's `validate` uses 78 for a bad config too).
 
 use riskwatch_connectors::error::ConnectorError;
 use riskwatch_model::config::ConfigError;
@@ -25,6 +26,8 @@ pub const FAILURE: i32 = 1;
 pub const USAGE: i32 = 2;
 /// A missing or unusable input.
 pub const NO_INPUT: i32 = 66;
+/// A service the environment check needs is unavailable (sysexits.h `EX_UNAVAILABLE`).
+pub const UNAVAILABLE: i32 = 69;
 /// An I/O error writing outputs.
 pub const IO_ERROR: i32 = 74;
 /// An invalid config.

@@ -5,6 +5,8 @@
 //! - [`reload`]: live strategy changes in `riskwatch run` (file change, SIGHUP).
 //! - [`state`]: state directories: fingerprints, restoring, the checkpoint committer.
 //! - [`exit`]: the exit codes of every command, and which error gets which.
+//! - [`connect_check`]: `riskwatch check-config --connect` (brokers, topics, the partition
+//!   assignment, webhook endpoints, files-mode directories).
 //! - [`deliveries`]: webhook deliveries through the outbox of a state directory.
 //! - [`demo`]: `riskwatch demo` (generate, replay, report).
 //! - [`bench`]: `riskwatch bench` (replay throughput, open-loop latency).
@@ -25,6 +27,7 @@ pub mod bench_kafka;
 pub mod bench_restart;
 pub mod bench_scrape;
 pub mod compare;
+pub mod connect_check;
 pub mod deliveries;
 pub mod demo;
 pub mod evaluation;

@@ -29,8 +29,8 @@ use crate::replay::{replay, ReplayArgs};
 use anyhow::Context;
 use differential_dataflow::collection::AsCollection;
 use riskwatch_connectors::kafka::{
-    assign_partitions, config as kafka_config, partition_counts, KafkaMetrics, KafkaSink,
-    KafkaSource, SourceSettings, SourceStats,
+    assign_partitions, config as kafka_config, describe_partitions, partition_counts, KafkaMetrics,
+    KafkaSink, KafkaSource, SourceSettings, SourceStats,
 };
 use riskwatch_dataflows::checkpoint::WorkerState;
 use riskwatch_dataflows::evaluate::Output;
@@ -657,6 +657,13 @@ fn worker_loop(
     let peers = worker.peers();
     let tick = compiled.tick;
     let assignment = assign_partitions(&counts, index, peers);
+    // The same line as `check-config --connect` prints for this worker.
+    tracing::info!(
+        "kafka source: process {} worker {}: {}",
+        index / args.workers,
+        index % args.workers,
+        describe_partitions(&assignment, kafka.topics.inputs())
+    );
     let plan = compiled.plan();
     let state = WorkerState::new(plan.strategies.clone());
     if ckpt.is_some() {

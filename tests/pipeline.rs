@@ -7,10 +7,13 @@
 //! - duplicates, out-of-order, late and future records, malformed lines;
 //! - an oracle: random books against a from-scratch recomputation of every feature;
 //! - determinism across runs and worker counts, and the output contracts;
-//! - restart equivalence through a state directory, and its failure cases.
+//! - restart equivalence through a state directory, and its failure cases;
+//! - `check-config --connect` against librdkafka's mock cluster.
 
 #[path = "pipeline/arithmetic_hardening.rs"]
 mod arithmetic_hardening;
+#[path = "pipeline/check_connect.rs"]
+mod check_connect;
 #[path = "pipeline/cli.rs"]
 mod cli;
 #[path = "pipeline/config_hardening.rs"]

@@ -1,6 +1,8 @@
-//! `riskwatch check-config`: load and compile a config, naming the key of an error.
+//! `riskwatch check-config`: load and compile a config, naming the key of an error; with
+//! `--connect`, also check the environment it will run in (`riskwatch::connect_check`).
 
 use riskwatch::replay::load_config;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Flags of `check-config`.
@@ -9,9 +11,23 @@ pub struct Args {
     /// Config file.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Also check the environment: brokers, credentials, topics and the partition
+    /// assignment (Kafka mode), the input and output directories (files mode), and each
+    /// webhook endpoint. One line per check (`ok:`, `FAIL:`, `skip:`); exits 69 if any fails.
+    #[arg(long)]
+    connect: bool,
+    /// With --connect: the longest any one network step may take, in ms.
+    #[arg(long, requires = "connect", default_value_t = 10_000)]
+    timeout_ms: u64,
+    /// With --connect: worker threads per process, for the partition assignment.
+    #[arg(long, requires = "connect", default_value_t = 2, value_parser = super::workers)]
+    workers: usize,
+    /// With --connect: processes in the cluster, for the partition assignment.
+    #[arg(long, requires = "connect", default_value_t = 1, value_parser = super::workers)]
+    processes: usize,
 }
 
-/// Checks the config; an invalid one exits 78.
+/// Checks the config; an invalid one exits 78, a failed environment check 69.
 pub fn run(a: Args) -> anyhow::Result<i32> {
     let (config, compiled) = load_config(a.config.as_deref())?;
     // The Kafka client settings as librdkafka reads them: a misspelt key fails here, not
@@ -47,5 +63,24 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         );
     }
     println!("features: {}", compiled.layout.names.join(", "));
-    Ok(riskwatch::exit::OK)
+    if !a.connect {
+        return Ok(riskwatch::exit::OK);
+    }
+    println!("environment:");
+    let opts = riskwatch::connect_check::Options {
+        workers: a.workers,
+        processes: a.processes,
+        timeout: std::time::Duration::from_millis(a.timeout_ms),
+    };
+    let mut out = std::io::stdout();
+    let passed = riskwatch::connect_check::check(&config, &opts, &mut |line| {
+        // Each line as soon as it is known: a slow step shows where it is.
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    });
+    Ok(if passed {
+        riskwatch::exit::OK
+    } else {
+        riskwatch::exit::UNAVAILABLE
+    })
 }

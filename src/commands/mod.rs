@@ -42,6 +42,7 @@ pub enum Command {
     /// Copy a topic into an NDJSON file, until it is idle and at its end offsets.
     Consume(consume::Args),
     /// Load and compile a config; print the error with its key, or the feature list.
+    /// --connect also checks brokers, topics, the partition assignment and webhooks.
     CheckConfig(check_config::Args),
     /// Look into a state directory: its last checkpoint, size and records.
     State(state::Args),

@@ -6,7 +6,7 @@
 //! (a topic's partitions), `reason` (the fixed reject codes), `worker`, `topic` (the
 //! configured output topics).
 
-use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// The Kafka connectors' metrics. Cloning shares the same series.
 #[derive(Clone, Debug)]
@@ -65,6 +65,17 @@ impl KafkaMetrics {
         registry.register(Box::new(m.sink_bytes.clone()))?;
         registry.register(Box::new(m.sink_failures.clone()))?;
         Ok(m)
+    }
+
+    /// Binds the sink's handles of output topic `topic`: records and bytes handed to the
+    /// producer. Its delivery failures series is created too, at 0, so that a healthy run
+    /// exports it (a rate or an alert on it has data, not an absent series).
+    pub fn sink_topic(&self, topic: &str) -> (IntCounter, IntCounter) {
+        self.sink_failures.with_label_values(&[topic]);
+        (
+            self.sink_records.with_label_values(&[topic]),
+            self.sink_bytes.with_label_values(&[topic]),
+        )
     }
 
     /// Creates the metrics without registering them (tests, tools).
@@ -144,5 +155,38 @@ impl KafkaMetrics {
                 &["topic"],
             )?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 11: a healthy Kafka run exported no delivery failures series, so the
+    /// dashboard's "Delivery failures" query and its alert had no data.
+    #[test]
+    fn binding_a_sink_topic_exports_its_delivery_failures_at_zero() {
+        let registry = Registry::new();
+        let m = KafkaMetrics::register(&registry).expect("register");
+        let (records, _) = m.sink_topic("riskwatch.alerts");
+        records.inc_by(2);
+        let mut text = String::new();
+        prometheus::TextEncoder::new()
+            .encode_utf8(&registry.gather(), &mut text)
+            .expect("encode");
+        let failures: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("riskwatch_kafka_sink_delivery_failures_total"))
+            .collect();
+        assert_eq!(
+            failures,
+            ["riskwatch_kafka_sink_delivery_failures_total{topic=\"riskwatch.alerts\"} 0"]
+        );
+        assert_eq!(
+            m.sink_records
+                .with_label_values(&["riskwatch.alerts"])
+                .get(),
+            2
+        );
     }
 }

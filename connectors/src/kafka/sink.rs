@@ -99,10 +99,10 @@ impl KafkaSink {
     /// A writer for `topic`, with its own reusable buffer (one per worker and topic).
     pub fn topic(&self, topic: &str) -> TopicWriter {
         let (records, bytes) = match &self.metrics {
-            Some(m) => (
-                Some(m.sink_records.with_label_values(&[topic])),
-                Some(m.sink_bytes.with_label_values(&[topic])),
-            ),
+            Some(m) => {
+                let (records, bytes) = m.sink_topic(topic);
+                (Some(records), Some(bytes))
+            }
             None => (None, None),
         };
         TopicWriter {

@@ -35,6 +35,7 @@
 
 use crate::error::ConnectorError;
 use crate::kafka::metrics::KafkaMetrics;
+use crate::kafka::probe::topic_partitions;
 use crate::kafka::sink::TopicWriter;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -105,31 +106,7 @@ pub fn partition_counts<const N: usize>(
         .map_err(|e| ConnectorError::kafka("create consumer", e))?;
     let mut counts = [0; N];
     for (i, topic) in topics.iter().enumerate() {
-        let md = consumer
-            .fetch_metadata(Some(topic), timeout)
-            .map_err(|e| ConnectorError::kafka("fetch metadata", e))?;
-        let t = md
-            .topics()
-            .iter()
-            .find(|t| t.name() == *topic)
-            .ok_or_else(|| ConnectorError::Topic {
-                topic: topic.to_string(),
-                reason: "not in the metadata".into(),
-            })?;
-        if let Some(err) = t.error() {
-            return Err(ConnectorError::Topic {
-                topic: topic.to_string(),
-                reason: format!("{err:?} (create it first; topics are not auto-created)"),
-            });
-        }
-        let n = t.partitions().len() as i32;
-        if n == 0 || n > MAX_PARTITIONS {
-            return Err(ConnectorError::Topic {
-                topic: topic.to_string(),
-                reason: format!("has {n} partitions; riskwatch needs 1..={MAX_PARTITIONS}"),
-            });
-        }
-        counts[i] = n;
+        counts[i] = topic_partitions(&consumer, topic, timeout)?;
     }
     Ok(counts)
 }
