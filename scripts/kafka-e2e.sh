@@ -11,6 +11,14 @@
 # stop: SIGTERM to one process of an unbounded 2-process run must stop both, with exit 0 and
 # their offsets recorded.
 #
+# Before the runs, `riskwatch check-config --connect` against the broker must pass and
+# print the partition assignment the cluster then logs, worker by worker; with a topic
+# that does not exist, it must exit 69 naming it. During the first cluster run, process 0
+# serves /metrics to a Prometheus of its own (scripts/lib/prometheus.sh; Debian's package
+# is installed when missing): every Kafka-only dashboard query and rule expression must
+# return a series (scripts/lib/prom-queries.py --mode kafka), and no customer id of the
+# book may appear in the scrape.
+#
 # tansu is installed into ~/.cache/riskwatch/tansu if missing (`cargo install tansu`, about
 # 11-15 minutes cold, with its own target dir so it never locks the project's). Processes
 # started here are stopped on exit (trap).
@@ -53,6 +61,8 @@ fail() { echo "kafka-e2e: FAIL: $*" >&2; exit 1; }
 
 # shellcheck source=lib/tansu.sh
 . "$REPO/scripts/lib/tansu.sh"
+# shellcheck source=lib/prometheus.sh
+. "$REPO/scripts/lib/prometheus.sh"
 
 # 1. tansu, installed once and cached.
 tansu_install
@@ -103,6 +113,17 @@ CONFIG
 "$RW" replay --input "$WORK/book" --output "$WORK/replay" --config "$WORK/riskwatch.toml" \
   --workers 2 >"$WORK/replay.log" 2>&1 || fail "replay failed (see $WORK/replay.log)"
 
+# The config of one case: its own output topics, created, appended as [kafka.topics].
+case_config() {
+  local name=$1 cfg="$WORK/$1.toml"
+  cp "$WORK/riskwatch.toml" "$cfg"
+  for t in alerts decisions cases rejected; do
+    tansu_topic "$name.$t" 2
+  done
+  printf '\n[kafka.topics]\nalerts = "%s.alerts"\ndecisions = "%s.decisions"\n' "$name" "$name" >>"$cfg"
+  printf 'cases = "%s.cases"\ndead_letter = "%s.rejected"\n' "$name" "$name" >>"$cfg"
+}
+
 # 9-11. The live pipeline as a 2-process cluster until every partition is consumed; its
 #       outputs read back from Kafka must equal replay's (order and emitted_at aside), the
 #       dead letters must carry their headers, and everything must meet the contracts.
@@ -111,25 +132,37 @@ cluster_case() {
   local name=$1
   shift
   local cfg="$WORK/$name.toml"
-  cp "$WORK/riskwatch.toml" "$cfg"
-  for t in alerts decisions cases rejected; do
-    tansu_topic "$name.$t" 2
-  done
-  printf '\n[kafka.topics]\nalerts = "%s.alerts"\ndecisions = "%s.decisions"\n' "$name" "$name" >>"$cfg"
-  printf 'cases = "%s.cases"\ndead_letter = "%s.rejected"\n' "$name" "$name" >>"$cfg"
-  local p0 p1 hosts t0 rc0=0 rc1=0
+  [ -f "$cfg" ] || case_config "$name"
+  local p0 p1 hosts t0 rc0=0 rc1=0 metrics
   p0=$(free_port)
   p1=$(free_port)
   hosts="127.0.0.1:$p0,127.0.0.1:$p1"
   t0=$(date +%s.%N)
   for i in 0 1; do
+    # With METRICS_PORT, process 0 serves /metrics there, and keeps serving after the run
+    # until the scrape is checked (then SIGTERM ends its linger).
+    metrics=()
+    if [ "$i" = 0 ] && [ -n "${METRICS_PORT:-}" ]; then
+      metrics=(--metrics-addr "127.0.0.1:$METRICS_PORT" --metrics-linger 120)
+    fi
     env "$@" timeout 600 "$RW" run --config "$cfg" --workers "$WORKERS" \
-      --process "$i" --hosts "$hosts" --until-idle >"$WORK/$name-run-$i.log" 2>&1 &
+      --process "$i" --hosts "$hosts" --until-idle "${metrics[@]}" >"$WORK/$name-run-$i.log" 2>&1 &
     pids+=($!)
     eval "run_pid_$i=$!"
   done
-  wait "$run_pid_0" || rc0=$?
   wait "$run_pid_1" || rc1=$?
+  if [ -n "${METRICS_PORT:-}" ]; then
+    for _ in $(seq 1 600); do
+      grep -q '^run (kafka' "$WORK/$name-run-0.log" && break
+      kill -0 "$run_pid_0" 2>/dev/null || break
+      sleep 0.1
+    done
+    grep -q '^run (kafka' "$WORK/$name-run-0.log" ||
+      fail "$name: process 0 did not finish its run (see $WORK/$name-run-0.log)"
+    kafka_metrics_check "$name"
+    kill -TERM "$run_pid_0"
+  fi
+  wait "$run_pid_0" || rc0=$?
   [ $rc0 -eq 0 ] && [ $rc1 -eq 0 ] ||
     fail "$name: riskwatch run exited $rc0/$rc1 (see $WORK/$name-run-*.log)"
   say "$name: cluster run $(python3 -c "import time; print(f'{time.time() - $t0:.1f}')")s;" \
@@ -190,7 +223,67 @@ PY
     fail "$name: outputs read from Kafka break the contracts"
 }
 
+# The Kafka-mode scrape (METRICS_PORT, during the plain case): process 0's /metrics through
+# a real Prometheus; every Kafka-only query must return a series; no customer id leaks.
+kafka_metrics_check() {
+  local name=$1 i ok=0
+  # A few scrapes after the run's last report, for rate() and increase() over them.
+  sleep 3
+  python3 "$REPO/dashboards/generate.py" --queries >"$WORK/queries.json"
+  for i in 1 2 3; do
+    if python3 "$REPO/scripts/lib/prom-queries.py" "$PROM_URL" "$WORK/queries.json" \
+      --mode kafka >"$WORK/prom-queries.txt" 2>&1; then
+      ok=1
+      break
+    fi
+    sleep 2
+  done
+  sed 's/^/kafka-e2e: prometheus: /' "$WORK/prom-queries.txt"
+  [ $ok = 1 ] || fail "$name: Kafka-only dashboard queries without series (see above)"
+  curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics" >"$WORK/kafka-metrics.txt" ||
+    fail "$name: /metrics of process 0 did not answer"
+  python3 "$REPO/scripts/lib/no-customer-ids.py" "$WORK/book/customers.ndjson" \
+    "$WORK/kafka-metrics.txt" | sed 's/^ */kafka-e2e: scrape: /' ||
+    fail "$name: customer ids in the Kafka-mode scrape"
+}
+
+# 9a. check-config --connect against the broker, before the runs: every check passes, and
+#     the assignment it prints for 2 processes x WORKERS workers is what the cluster logs
+#     at start (compared after the plain case below). With a topic that does not exist,
+#     it exits 69 naming the topic.
+case_config plain
+"$RW" check-config --config "$WORK/plain.toml" --connect --processes 2 --workers "$WORKERS" \
+  --timeout-ms 10000 >"$WORK/connect.txt" 2>&1 ||
+  fail "check-config --connect against tansu exited $? (see $WORK/connect.txt)"
+grep -q '^FAIL' "$WORK/connect.txt" && fail "check-config --connect printed a FAIL (see $WORK/connect.txt)"
+grep -q "^ok: input topic \"riskwatch.customers\" (customers): $PARTITIONS partitions\$" \
+  "$WORK/connect.txt" || fail "check-config --connect: no partition count (see $WORK/connect.txt)"
+rc=0
+RISKWATCH__KAFKA__TOPICS__CASES='"e2e.no-such-topic"' "$RW" check-config \
+  --config "$WORK/plain.toml" --connect --timeout-ms 10000 >"$WORK/connect-missing.txt" 2>&1 || rc=$?
+[ $rc -eq 69 ] || fail "check-config --connect with a missing topic exited $rc, not 69 (see $WORK/connect-missing.txt)"
+grep -q '^FAIL: output topic "e2e.no-such-topic" (cases): ' "$WORK/connect-missing.txt" ||
+  fail "check-config --connect did not name the missing topic (see $WORK/connect-missing.txt)"
+say "check-config --connect: $(grep -c '^ok:' "$WORK/connect.txt") checks ok against tansu;" \
+  "a missing topic exits 69: $(grep '^FAIL' "$WORK/connect-missing.txt" | cut -c1-60)"
+
+# 9b. A Prometheus of its own, scraping process 0 of the plain case.
+prometheus_install
+METRICS_PORT=$(free_port)
+prometheus_start "$WORK/prometheus" "127.0.0.1:$METRICS_PORT"
+pids+=("$PROM_PID")
+
 cluster_case plain
+METRICS_PORT=
+# The assignment check-config printed is the one the cluster's workers logged.
+sed -n 's/^  \(process [0-9]* worker [0-9]*: .*\)$/\1/p' "$WORK/connect.txt" | sort >"$WORK/connect-assignment.txt"
+sed -n 's/.*kafka source: \(process [0-9]* worker [0-9]*: .*\)$/\1/p' "$WORK"/plain-run-*.log | sort \
+  >"$WORK/run-assignment.txt"
+[ -s "$WORK/run-assignment.txt" ] || fail "the cluster logged no assignment (see $WORK/plain-run-0.log)"
+diff "$WORK/connect-assignment.txt" "$WORK/run-assignment.txt" >&2 ||
+  fail "check-config --connect's assignment differs from the cluster's (< check-config, > run)"
+say "the assignment check-config --connect printed is the cluster's:" \
+  "$(head -1 "$WORK/run-assignment.txt"), ... ($(wc -l <"$WORK/run-assignment.txt") workers)"
 # The same under backpressure: tiny bounds make the workers pause and resume; nothing may be
 # lost or repeated.
 cluster_case backpressure RISKWATCH__RUN__MAX_PENDING_EVENTS=500 \
