@@ -501,11 +501,7 @@ impl Outputs {
         keep: Option<crate::pipeline::KeptOutputs>,
         parts: impl Fn(&R) -> [&String; 3] + 'static,
     ) {
-        let (end, failure, counts) = (
-            self.end.clone(),
-            self.failure.clone(),
-            self.counts.clone(),
-        );
+        let (end, failure, counts) = (self.end.clone(), self.failure.clone(), self.counts.clone());
         stream
             .flat_map(move |(record, time, _diff)| {
                 if time <= end.get() {

@@ -25,9 +25,9 @@ use riskwatch_connectors::kafka::KafkaMetrics;
 use riskwatch_connectors::webhook::EndpointSnapshot;
 use riskwatch_dataflows::plan::Compiled;
 use riskwatch_dataflows::stats::{Stats, StrategyGauges};
-use riskwatch_model::output::CaseStage;
 use riskwatch_model::event::Stream;
 use riskwatch_model::metrics::{find, MetricKind, CATALOGUE, LATENCY_BUCKETS};
+use riskwatch_model::output::CaseStage;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -148,8 +148,7 @@ impl Metrics {
         let (help, _) = spec("riskwatch_strategy_evaluations_total", MetricKind::Counter);
         let evaluations = IntCounter::new("riskwatch_strategy_evaluations_total", help)?;
         let counter = |name: &str| IntCounter::new(name, spec(name, MetricKind::Counter).0);
-        let gauge =
-            |name: &str| prometheus::IntGauge::new(name, spec(name, MetricKind::Gauge).0);
+        let gauge = |name: &str| prometheus::IntGauge::new(name, spec(name, MetricKind::Gauge).0);
         let (help, _) = spec(
             "riskwatch_checkpoint_duration_seconds",
             MetricKind::Histogram,
@@ -241,8 +240,10 @@ impl Metrics {
                 m.customers.with_label_values(&[level, s.name.as_str()]);
             }
             for stage in CaseStage::ALL {
-                m.cases_open.with_label_values(&[s.name.as_str(), stage.name()]);
-                m.overdue.with_label_values(&[s.name.as_str(), stage.name()]);
+                m.cases_open
+                    .with_label_values(&[s.name.as_str(), stage.name()]);
+                m.overdue
+                    .with_label_values(&[s.name.as_str(), stage.name()]);
             }
         }
         Ok(m)
@@ -295,8 +296,7 @@ impl Metrics {
             let before = prev.strategies.get(strategy).cloned().unwrap_or_default();
             self.add_strategy_gauges(strategy, &before, g);
         }
-        self.rings
-            .add(now.rings.wrapping_sub(prev.rings) as i64);
+        self.rings.add(now.rings.wrapping_sub(prev.rings) as i64);
         self.ring_members
             .add(now.ring_members.wrapping_sub(prev.ring_members) as i64);
         prev.clone_from(now);
@@ -367,7 +367,9 @@ impl Metrics {
                 .inc_by(n);
         }
         for (kind, strategy, n) in counts.decisions() {
-            self.decisions.with_label_values(&[kind, strategy]).inc_by(n);
+            self.decisions
+                .with_label_values(&[kind, strategy])
+                .inc_by(n);
         }
         for (event, stage, strategy, n) in counts.cases() {
             self.cases
@@ -422,7 +424,9 @@ impl Metrics {
                 self.cases_open
                     .with_label_values(&[strategy.as_str(), stage.name()])
                     .set(0);
-                self.overdue.with_label_values(&[strategy.as_str(), stage.name()]).set(0);
+                self.overdue
+                    .with_label_values(&[strategy.as_str(), stage.name()])
+                    .set(0);
             }
             self.add_strategy_gauges(strategy, &none, g);
         }
@@ -674,14 +678,27 @@ mod tests {
         // Level transitions, open cases and rings, as one worker's changes.
         let mut standing = Stats::default();
         let m1 = |amount| Some((1u8, amount));
-        standing.moved("baseline", None, riskwatch_dataflows::stats::Standing { level: 2, case: m1(300) });
+        standing.moved(
+            "baseline",
+            None,
+            riskwatch_dataflows::stats::Standing {
+                level: 2,
+                case: m1(300),
+            },
+        );
         standing.ring_moved(3, None, Some(&ring(3)));
         m.add_stats(&mut prev, &standing);
         let mut later = standing.clone();
         later.moved(
             "baseline",
-            Some(riskwatch_dataflows::stats::Standing { level: 2, case: m1(300) }),
-            riskwatch_dataflows::stats::Standing { level: 3, case: Some((2, 800)) },
+            Some(riskwatch_dataflows::stats::Standing {
+                level: 2,
+                case: m1(300),
+            }),
+            riskwatch_dataflows::stats::Standing {
+                level: 3,
+                case: Some((2, 800)),
+            },
         );
         m.add_stats(&mut prev, &later);
         let open = |stage| m.cases_open.with_label_values(&["baseline", stage]).get();

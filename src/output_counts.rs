@@ -192,7 +192,10 @@ mod tests {
         let got: Vec<_> = c.cases().collect();
         assert_eq!(
             got,
-            vec![("escalated", "M2", "default", 1), ("opened", "M1", "default", 1)]
+            vec![
+                ("escalated", "M2", "default", 1),
+                ("opened", "M1", "default", 1)
+            ]
         );
         assert_eq!(c.written, [3, 0, 2]);
     }

@@ -306,11 +306,8 @@ pub fn replay(
             });
         // Webhooks: only process 0 gathers the outputs, so only it delivers.
         if process == 0 {
-            deliveries = crate::deliveries::Deliveries::start(
-                &dir,
-                &config.webhooks,
-                args.metrics.clone(),
-            )?;
+            deliveries =
+                crate::deliveries::Deliveries::start(&dir, &config.webhooks, args.metrics.clone())?;
             if let Some(d) = &deliveries {
                 extras = d.extras(extras);
             }
@@ -418,7 +415,7 @@ pub fn replay(
                 args.keep,
                 args.metrics.clone(),
             )
-                .context("starting the output writer")?;
+            .context("starting the output writer")?;
             opts.output = Some(tx);
             Some(w)
         }

@@ -7,9 +7,9 @@
 //! byte-identical to sorting the whole run's outputs at the end, while memory holds only
 //! the outputs of the times still in flight.
 
+pub use crate::output_counts::OutputCounts;
 use riskwatch_connectors::error::ConnectorError;
 use riskwatch_connectors::file::OutputSet;
-pub use crate::output_counts::OutputCounts;
 use riskwatch_model::output::{Alert, Case, Decision};
 use std::cmp::Ordering;
 use std::sync::mpsc::{self, Receiver, Sender};

@@ -450,7 +450,11 @@ fn record_terms(account: &Account) -> crate::actions::Terms {
 }
 
 /// The reasons carried by decisions and cases: the firing rules, then score components.
-pub(crate) fn decision_reasons(strategy: &Strategy, firing: u64, values: &[Option<f64>]) -> Vec<Reason> {
+pub(crate) fn decision_reasons(
+    strategy: &Strategy,
+    firing: u64,
+    values: &[Option<f64>],
+) -> Vec<Reason> {
     let mut reasons: Vec<Reason> = strategy
         .rules
         .iter()

@@ -64,7 +64,8 @@ impl Stats {
         }
         if !self.levels.contains_key(name) {
             self.levels.insert(name.to_string(), [0; 5]);
-            self.strategies.insert(name.to_string(), StrategyGauges::default());
+            self.strategies
+                .insert(name.to_string(), StrategyGauges::default());
         }
         let mix = self.levels.get_mut(name).expect("inserted above");
         let g = self
@@ -85,7 +86,8 @@ impl Stats {
 
     /// Moves the ring gauges for the customer `key` whose ring was `was` and is `now`.
     pub fn ring_moved(&mut self, key: u64, was: Option<&RingInfo>, now: Option<&RingInfo>) {
-        let count = |r: Option<&RingInfo>| (r.is_some() as u64, r.is_some_and(|r| r.ring == key) as u64);
+        let count =
+            |r: Option<&RingInfo>| (r.is_some() as u64, r.is_some_and(|r| r.ring == key) as u64);
         let (was_member, was_ring) = count(was);
         let (now_member, now_ring) = count(now);
         self.ring_members = self
@@ -176,14 +178,25 @@ mod tests {
     fn a_customer_moving_through_levels_and_case_stages_moves_every_gauge() {
         let mut s = Stats::default();
         s.moved("champion", None, at(2, Some((1, 500))));
-        s.moved("champion", Some(at(2, Some((1, 500)))), at(2, Some((1, 500))));
+        s.moved(
+            "champion",
+            Some(at(2, Some((1, 500)))),
+            at(2, Some((1, 500))),
+        );
         assert_eq!(s.levels["champion"], [0, 0, 1, 0, 0]);
         let g = &s.strategies["champion"];
         assert_eq!(g.cases_open, [0, 1, 0, 0, 0]);
         assert_eq!(g.overdue, [0, 500, 0, 0, 0]);
-        assert_eq!(g.transitions, [[0; 5]; 5], "a first evaluation is no transition");
+        assert_eq!(
+            g.transitions, [[0; 5]; 5],
+            "a first evaluation is no transition"
+        );
 
-        s.moved("champion", Some(at(2, Some((1, 500)))), at(3, Some((2, 700))));
+        s.moved(
+            "champion",
+            Some(at(2, Some((1, 500)))),
+            at(3, Some((2, 700))),
+        );
         s.moved("champion", Some(at(3, Some((2, 700)))), at(0, None));
         assert_eq!(s.levels["champion"], [1, 0, 0, 0, 0]);
         let g = &s.strategies["champion"];

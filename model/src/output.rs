@@ -364,7 +364,10 @@ pub(crate) fn number_opt<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, 
     }
 }
 
-pub(crate) fn feature_map<S: Serializer>(m: &BTreeMap<String, Option<f64>>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn feature_map<S: Serializer>(
+    m: &BTreeMap<String, Option<f64>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
     struct Num(Option<f64>);
     impl Serialize for Num {

@@ -111,7 +111,10 @@ mod tests {
         assert!(!json.contains("\"score\""), "{json}");
         assert!(!json.contains("ring_id"), "{json}");
         assert!(json.contains("\"cash_ratio_30d\":null"), "{json}");
-        assert!(json.contains("\"dpd\":12"), "integral features are integers: {json}");
+        assert!(
+            json.contains("\"dpd\":12"),
+            "integral features are integers: {json}"
+        );
         let back: CustomerSnapshot = serde_json::from_str(&json).expect("parses back");
         assert_eq!(back, s);
     }

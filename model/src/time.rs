@@ -205,13 +205,24 @@ mod tests {
         use super::{parse_instant, rfc3339_ms};
         assert_eq!(parse_instant("1767225600000"), Ok(1_767_225_600_000));
         assert_eq!(parse_instant("2026-01-01"), Ok(1_767_225_600_000));
-        assert_eq!(parse_instant("2026-01-01T00:00:01.250Z"), Ok(1_767_225_601_250));
+        assert_eq!(
+            parse_instant("2026-01-01T00:00:01.250Z"),
+            Ok(1_767_225_601_250)
+        );
         assert_eq!(parse_instant("2024-02-29T23:59:59Z"), Ok(1_709_251_199_000));
         for ts in [0, 951_782_400_000, 1_767_225_601_250, 4_102_444_799_999] {
             assert_eq!(parse_instant(&rfc3339_ms(ts)), Ok(ts));
         }
-        for bad in ["", "2026-02-30", "2026-13-01", "2026-01-01T25:00:00Z", "yesterday",
-            "2026-01-01T00:00:00", "2026-01-01T00:00:00.5Z", "-5"] {
+        for bad in [
+            "",
+            "2026-02-30",
+            "2026-13-01",
+            "2026-01-01T25:00:00Z",
+            "yesterday",
+            "2026-01-01T00:00:00",
+            "2026-01-01T00:00:00.5Z",
+            "-5",
+        ] {
             let e = parse_instant(bad).expect_err(bad);
             assert!(e.contains("not epoch milliseconds"), "{bad}: {e}");
         }

@@ -40,11 +40,16 @@ impl Labels {
     }
 
     fn add(&mut self, id: String, label: Label) {
-        if self.by_customer.contains_key(&id) {
-            // The first row wins; a repeated customer is reported, not guessed at.
+        // The first row wins; a repeated customer is reported, not guessed at.
+        let repeated = match self.by_customer.entry(id) {
+            std::collections::hash_map::Entry::Occupied(_) => true,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(label);
+                false
+            }
+        };
+        if repeated {
             self.reject("duplicate");
-        } else {
-            self.by_customer.insert(id, label);
         }
     }
 }
@@ -124,8 +129,20 @@ fn json_row(line: &str, labels: &mut Labels) {
     // The generator's truth: defaults_at is the outcome and its date.
     if let Some(d) = v.get("defaults_at") {
         match (d.is_null(), d.as_u64()) {
-            (true, _) => labels.add(id.to_string(), Label { bad: false, at: None }),
-            (false, Some(t)) => labels.add(id.to_string(), Label { bad: true, at: Some(t) }),
+            (true, _) => labels.add(
+                id.to_string(),
+                Label {
+                    bad: false,
+                    at: None,
+                },
+            ),
+            (false, Some(t)) => labels.add(
+                id.to_string(),
+                Label {
+                    bad: true,
+                    at: Some(t),
+                },
+            ),
             (false, None) => labels.reject("invalid_date"),
         }
         return;
@@ -194,11 +211,32 @@ mod tests {
         );
         assert_eq!(
             l.by_customer["A"],
-            Label { bad: true, at: Some(1_769_904_000_000) }
+            Label {
+                bad: true,
+                at: Some(1_769_904_000_000)
+            }
         );
-        assert_eq!(l.by_customer["B"], Label { bad: false, at: None });
-        assert_eq!(l.by_customer["F"], Label { bad: true, at: Some(1_767_225_600_000) });
-        assert_eq!(l.by_customer["G"], Label { bad: false, at: None });
+        assert_eq!(
+            l.by_customer["B"],
+            Label {
+                bad: false,
+                at: None
+            }
+        );
+        assert_eq!(
+            l.by_customer["F"],
+            Label {
+                bad: true,
+                at: Some(1_767_225_600_000)
+            }
+        );
+        assert_eq!(
+            l.by_customer["G"],
+            Label {
+                bad: false,
+                at: None
+            }
+        );
         assert_eq!(l.by_customer.len(), 4);
         let want: BTreeMap<&str, u64> = [
             ("duplicate", 1),

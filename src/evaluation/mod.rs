@@ -274,7 +274,13 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<Evaluation> {
             .filter(|(st, _)| *st == s)
             .map(|(_, t)| *t)
             .collect();
-        lead_times.push(lead_time(s, &groups, &labels.by_customer, &times, args.flag_level));
+        lead_times.push(lead_time(
+            s,
+            &groups,
+            &labels.by_customer,
+            &times,
+            args.flag_level,
+        ));
         for pair in times.windows(2) {
             let values = |t: u64| -> (Vec<f64>, bool) {
                 let rs = &groups[&(s, t)];

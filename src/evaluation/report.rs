@@ -57,16 +57,15 @@ pub fn table(e: &Evaluation) -> String {
         let cells: Vec<String> = j
             .by_level
             .iter()
-            .map(|l| {
-                format!(
-                    "{:.1}% ({}/{})",
-                    l.bad_rate * 100.0,
-                    l.customers,
-                    l.bads
-                )
-            })
+            .map(|l| format!("{:.1}% ({}/{})", l.bad_rate * 100.0, l.customers, l.bads))
             .collect();
-        let _ = writeln!(s, "| {} | {} | {} |", j.strategy, day(j.as_of), cells.join(" | "));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            j.strategy,
+            day(j.as_of),
+            cells.join(" | ")
+        );
     }
     let _ = writeln!(
         s,
@@ -80,7 +79,13 @@ pub fn table(e: &Evaluation) -> String {
             .iter()
             .map(|d| format!("{:.1}%/{:.0}%", d.bad_rate * 100.0, d.capture * 100.0))
             .collect();
-        let _ = writeln!(s, "| {} | {} | {} |", j.strategy, day(j.as_of), cells.join(" | "));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            j.strategy,
+            day(j.as_of),
+            cells.join(" | ")
+        );
     }
     let _ = writeln!(
         s,

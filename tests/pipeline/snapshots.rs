@@ -40,7 +40,11 @@ fn span(input: &Path) -> (u64, u64) {
     let text = std::fs::read_to_string(input.join("transactions.ndjson")).unwrap();
     let ts: Vec<u64> = text
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["ts"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["ts"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     (*ts.iter().min().unwrap(), *ts.iter().max().unwrap())
 }
@@ -92,9 +96,19 @@ fn snapshots_list_every_customer_once_per_strategy_whatever_the_workers_or_the_e
     sorted.dedup();
     assert_eq!(keys, sorted, "sorted and without repeats");
     let at = |t: u64| records.iter().filter(move |r| r.as_of == t);
-    let customers = |t: u64| at(t).map(|r| r.customer_id.as_str()).collect::<BTreeSet<_>>();
-    assert!(customers(c1).len() > 250, "most of the book is known by 40% of its span");
-    assert!(customers(c1).is_subset(&customers(c2)), "customers are not forgotten");
+    let customers = |t: u64| {
+        at(t)
+            .map(|r| r.customer_id.as_str())
+            .collect::<BTreeSet<_>>()
+    };
+    assert!(
+        customers(c1).len() > 250,
+        "most of the book is known by 40% of its span"
+    );
+    assert!(
+        customers(c1).is_subset(&customers(c2)),
+        "customers are not forgotten"
+    );
     // Every customer the default (shadow) setup evaluates appears under each strategy.
     let strategies: BTreeSet<&str> = records.iter().map(|r| r.strategy.as_str()).collect();
     for st in &strategies {
@@ -109,7 +123,12 @@ fn snapshots_list_every_customer_once_per_strategy_whatever_the_workers_or_the_e
     assert!(!late.is_empty(), "the book has delinquent customers at t2");
     for r in &late {
         assert_eq!(r.features["dpd"], Some(r.dpd as f64), "{}", r.customer_id);
-        assert_eq!(r.features["bucket"], Some(r.bucket as f64), "{}", r.customer_id);
+        assert_eq!(
+            r.features["bucket"],
+            Some(r.bucket as f64),
+            "{}",
+            r.customer_id
+        );
     }
     assert!(records.iter().any(|r| r.level >= 2 && !r.firing.is_empty()));
 
@@ -126,12 +145,18 @@ fn snapshots_list_every_customer_once_per_strategy_whatever_the_workers_or_the_e
         .filter(|(_, r)| r.as_of == c1)
         .map(|(l, _)| l.clone())
         .collect();
-    assert!(ends == first, "a replay ending at t1 snapshots another state");
+    assert!(
+        ends == first,
+        "a replay ending at t1 snapshots another state"
+    );
 
     // The NDJSON form is within schemas/snapshot.schema.json.
     let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/snapshot.schema.json");
     let check = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lib/check-schema.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/lib/check-schema.py"
+        ))
         .arg(schema)
         .arg(dir.join("w2").join("snapshots.ndjson"))
         .output()
@@ -204,7 +229,13 @@ fn a_snapshot_time_outside_the_book_is_refused_naming_it() {
         );
     }
     let o = riskwatch(&[
-        "replay", "--input", s(&input), "--output", s(&dir), "--snapshot-at", "yesterday",
+        "replay",
+        "--input",
+        s(&input),
+        "--output",
+        s(&dir),
+        "--snapshot-at",
+        "yesterday",
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("yesterday"));

@@ -10,9 +10,7 @@
 use crate::error::ConnectorError;
 use crate::file::sink::OutputFile;
 use parquet::basic::Compression;
-use parquet::data_type::{
-    BoolType, ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type,
-};
+use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
@@ -110,8 +108,7 @@ impl SnapshotFiles {
         let parquet_partial = dir.join(format!("{SNAPSHOTS_PARQUET}.partial"));
         let schema = parse_message_type(&parquet_schema(features))
             .map_err(|e| parquet_error(&parquet_path, e))?;
-        let file =
-            File::create(&parquet_partial).map_err(|e| io_error(&parquet_partial, e))?;
+        let file = File::create(&parquet_partial).map_err(|e| io_error(&parquet_partial, e))?;
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_created_by(format!("riskwatch {}", env!("CARGO_PKG_VERSION")))
@@ -276,9 +273,7 @@ impl SnapshotFiles {
         self.ndjson.take().expect("committed once").commit()?;
         let writer = self.parquet.take().expect("committed once");
         let path = self.parquet_partial.clone();
-        let file = writer
-            .into_inner()
-            .map_err(|e| parquet_error(&path, e))?;
+        let file = writer.into_inner().map_err(|e| parquet_error(&path, e))?;
         file.sync_all().map_err(|e| io_error(&path, e))?;
         std::fs::rename(&path, &self.parquet_path).map_err(|e| io_error(&self.parquet_path, e))?;
         Ok(self.written)
