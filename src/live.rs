@@ -627,10 +627,18 @@ impl Reported {
         if global_frontier != u64::MAX && global_frontier > 0 {
             m.frontier.set(global_frontier as f64 / 1000.0);
         }
+        let mut behind = false;
         for (stream, partition, lag) in source.lags() {
             m.lag
                 .with_label_values(&[stream.name(), partition.to_string().as_str()])
                 .set(lag);
+            behind |= lag > crate::metrics::READY_MAX_LAG;
+        }
+        let bit = 1u64 << (worker % 64);
+        if behind {
+            m.behind.fetch_or(bit, Ordering::Relaxed);
+        } else {
+            m.behind.fetch_and(!bit, Ordering::Relaxed);
         }
     }
 }

@@ -90,8 +90,12 @@ pub struct Metrics {
     pub state_bytes: prometheus::IntGauge,
     /// The Kafka connectors' metrics, in the same registry.
     pub kafka: KafkaMetrics,
-    /// Set once the pipeline runs: `/ready` answers 200 from then on.
+    /// Set once the pipeline runs (restored, consuming): `/ready` answers 200 from then on
+    /// while no worker is behind.
     pub ready: Arc<AtomicBool>,
+    /// Kafka mode: bit `w % 64` set while worker `w`'s consumer lag on some partition is
+    /// over [`READY_MAX_LAG`] records (it is catching up); `/ready` answers 503 then.
+    pub behind: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -188,6 +192,7 @@ impl Metrics {
             state_bytes,
             kafka: KafkaMetrics::register(&registry)?,
             ready: Arc::new(AtomicBool::new(false)),
+            behind: Arc::default(),
             registry,
         };
         let own: [Box<dyn Collector>; 26] = [
@@ -247,6 +252,11 @@ impl Metrics {
             }
         }
         Ok(m)
+    }
+
+    /// What `/ready` answers: running, and no Kafka worker catching up.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed) && self.behind.load(Ordering::Relaxed) == 0
     }
 
     /// The registry in Prometheus text format.
@@ -436,6 +446,10 @@ impl Metrics {
     }
 }
 
+/// A Kafka worker whose lag on a partition is above this many records is catching up, and
+/// the process is not ready.
+pub const READY_MAX_LAG: i64 = 10_000;
+
 /// Level label values, by level index.
 const LEVELS: [&str; 5] = ["0", "1", "2", "3", "4"];
 
@@ -463,7 +477,7 @@ pub fn serve(addr: SocketAddr, metrics: Metrics) -> anyhow::Result<MetricsServer
                 use axum::http::StatusCode;
                 use axum::routing::get;
                 let for_metrics = metrics.clone();
-                let ready = metrics.ready.clone();
+                let for_ready = metrics.clone();
                 let app =
                     axum::Router::new()
                         .route(
@@ -479,12 +493,15 @@ pub fn serve(addr: SocketAddr, metrics: Metrics) -> anyhow::Result<MetricsServer
                         .route(
                             "/ready",
                             get(move || {
-                                let ready = ready.load(Ordering::Relaxed);
+                                let ready = for_ready.is_ready();
                                 async move {
                                     if ready {
                                         (StatusCode::OK, "ready\n")
                                     } else {
-                                        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+                                        (
+                                            StatusCode::SERVICE_UNAVAILABLE,
+                                            "not ready: starting or catching up\n",
+                                        )
                                     }
                                 }
                             }),
@@ -650,6 +667,18 @@ mod tests {
             delinquent: 0,
             new_members: 0,
         }
+    }
+
+    #[test]
+    fn ready_means_running_with_no_worker_behind() {
+        let m = metrics();
+        assert!(!m.is_ready(), "not before the pipeline runs");
+        m.ready.store(true, Ordering::SeqCst);
+        assert!(m.is_ready());
+        m.behind.fetch_or(1 << 3, Ordering::SeqCst);
+        assert!(!m.is_ready(), "worker 3 is catching up");
+        m.behind.fetch_and(!(1 << 3), Ordering::SeqCst);
+        assert!(m.is_ready());
     }
 
     #[test]
