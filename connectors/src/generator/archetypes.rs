@@ -91,6 +91,9 @@ pub(crate) struct Customer {
     pub purchase_rate: f64,
     pub purchase_mean: u64,
     pub cash_rate: f64,
+    /// Utilisation in percent above which a restrained purchase or withdrawal is skipped
+    /// (55, stretched customers 85–92).
+    pub cap_pct: u64,
     pub cash_mean: u64,
     /// Seed of the favourite merchants, and how many there are.
     pub merchants: u64,
@@ -98,13 +101,14 @@ pub(crate) struct Customer {
     pub loans: Vec<Loan>,
     pub insts: Vec<Inst>,
     pub oneoffs: Vec<OneOff>,
-    /// Deteriorating: decline start. Bust-out and ring: first bust day. Cured: the missed
-    /// due day. [`NO_DAY`] otherwise.
+    /// Deteriorating: decline start. Bust-out and ring: first bust day. Cured (once or
+    /// twice): the first missed due day. Silent defaulter: the first never-paid due day.
+    /// [`NO_DAY`] otherwise.
     pub turn_day: u32,
     /// Bust-out and ring: milliseconds into `turn_day` of the bust.
     pub turn_ms: u64,
-    /// Deteriorating: the first never-paid due day; bust-out and ring: the day payments
-    /// stop for good (= `turn_day`); cured: the catch-up payment day.
+    /// Deteriorating: the first never-paid due day; bust-out, ring and silent defaulter: the
+    /// day payments stop for good (= `turn_day`); cured: the catch-up payment day.
     pub stop_day: u32,
     /// Deteriorating: the day salary credits stop.
     pub salary_stop: u32,
@@ -185,8 +189,9 @@ fn assign(cfg: &GenConfig) -> Vec<Archetype> {
     let n = cfg.customers;
     let shares = cfg.mix.shares();
     let total: f64 = shares.iter().sum();
-    let mut counts = [0u64; 5];
-    for k in 1..5 {
+    let kinds = Archetype::ALL.len();
+    let mut counts = [0u64; Archetype::ALL.len()];
+    for k in 1..kinds {
         counts[k] = (n as f64 * shares[k] / total).round() as u64;
     }
     if (1..4).contains(&counts[3]) {
@@ -194,7 +199,7 @@ fn assign(cfg: &GenConfig) -> Vec<Archetype> {
         counts[3] = 0;
     }
     while counts[1..].iter().sum::<u64>() > n {
-        let k = (1..5)
+        let k = (1..kinds)
             .rev()
             .find(|k| counts[*k] > 0)
             .expect("a non-zero count");
@@ -290,7 +295,11 @@ fn plan(
         opened_at,
         b0,
         devices: if rng.chance(0.3) { 1 } else { 0 },
-        hub: if arch == Archetype::Healthy && rng.chance(0.03) {
+        hub: if matches!(
+            arch,
+            Archetype::Healthy | Archetype::SilentDefaulter | Archetype::Stretched
+        ) && rng.chance(0.03)
+        {
             1 + rng.below(hubs as u64) as u32
         } else {
             0
@@ -301,6 +310,7 @@ fn plan(
         purchase_rate,
         purchase_mean: (monthly as f64 / (purchase_rate * 30.0)) as u64,
         cash_rate: if heavy_cash { 0.06 } else { 0.004 },
+        cap_pct: 55,
         cash_mean: frac(&mut rng, 0.015, 0.04) / 10_000 * 10_000 + 10_000,
         merchants: rng.next_u64(),
         favourites: rng.range(3, 8),
@@ -406,6 +416,15 @@ fn plan(
         }
     }
     c.insts.sort_by_key(|i| (i.due_day, i.loan));
+    if arch == Archetype::Stretched {
+        // A large carried revolving balance, heavy cash use and a high ceiling: utilisation
+        // starts at 50–75 % and climbs to 85–92 %.
+        let target = frac(&mut rng, 0.55, 0.75);
+        let b0 = target.saturating_sub(p1 + p2).max(limit / 20);
+        (c.b0, c.bal, c.rev) = (b0, b0, b0);
+        c.cash_rate = rng.between(0.10, 0.18);
+        c.cap_pct = rng.range(85, 92);
+    }
     pay_plans(&mut c, p, &mut rng);
     oneoffs(&mut c, cust, p, &mut rng);
     // Written off at 121 days past due, where the period is long enough.

@@ -33,7 +33,8 @@ pub(crate) struct Draft {
     pub inst: usize,
     /// Declined whatever the balance (card-fraud checks and similar).
     pub decline: bool,
-    /// Skipped (never attempted) when it would take utilisation above 55 %.
+    /// Skipped (never attempted) when it would take utilisation above the customer's
+    /// ceiling (`cap_pct`, 55 % for all but stretched customers).
     pub restraint: bool,
 }
 
@@ -106,7 +107,7 @@ pub(crate) fn process(
                 };
                 if dr.decline {
                     declined = true;
-                } else if dr.restraint && (c.bal + amount) * 100 > c.limit * 55 {
+                } else if dr.restraint && (c.bal + amount) * 100 > c.limit * c.cap_pct {
                     continue;
                 } else if c.bal + amount > c.limit {
                     declined = true;

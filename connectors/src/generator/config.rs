@@ -73,7 +73,8 @@ impl GenConfig {
 }
 
 /// Shares of the customer archetypes; they are normalised by their sum, so they need not
-/// add up to 1.
+/// add up to 1. The defaults are the `default` profile's mix; [`ArchetypeMix::hard`] is the
+/// `hard` profile's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ArchetypeMix {
@@ -89,6 +90,15 @@ pub struct ArchetypeMix {
     /// Customers who miss one installment, pay it 5–20 days late, then recover
     /// (default 0.02).
     pub cured: f64,
+    /// Customers who behave like healthy ones, then stop paying at one installment and
+    /// never pay again, without any warning in their behaviour (default 0).
+    pub silent_defaulter: f64,
+    /// Customers who run a high utilisation, withdraw cash and shop around for credit, but
+    /// always pay on time and never default (default 0).
+    pub stretched: f64,
+    /// Customers who miss two consecutive installments of a loan, pay both 3–15 days after
+    /// the second was due, then recover (default 0).
+    pub cured_twice: f64,
 }
 
 impl Default for ArchetypeMix {
@@ -99,20 +109,86 @@ impl Default for ArchetypeMix {
             bust_out: 0.03,
             fraud_ring: 0.03,
             cured: 0.02,
+            silent_defaulter: 0.0,
+            stretched: 0.0,
+            cured_twice: 0.0,
         }
     }
 }
 
 impl ArchetypeMix {
+    /// The `hard` profile's mix: 58 % healthy, 12 % stretched, 12 % cured, 5 % cured twice
+    /// (17 % miss and cure), and 13 % defaulters: 4 % silent (31 % of defaulters), 4 %
+    /// deteriorating, 2.5 % bust-out, 2.5 % fraud rings.
+    pub fn hard() -> Self {
+        ArchetypeMix {
+            healthy: 0.58,
+            deteriorating: 0.04,
+            bust_out: 0.025,
+            fraud_ring: 0.025,
+            cured: 0.12,
+            silent_defaulter: 0.04,
+            stretched: 0.12,
+            cured_twice: 0.05,
+        }
+    }
+
     /// The shares in the order of [`Archetype::ALL`].
-    pub fn shares(&self) -> [f64; 5] {
+    pub fn shares(&self) -> [f64; Archetype::ALL.len()] {
         [
             self.healthy,
             self.deteriorating,
             self.bust_out,
             self.fraud_ring,
             self.cured,
+            self.silent_defaulter,
+            self.stretched,
+            self.cured_twice,
         ]
+    }
+}
+
+/// A named archetype mix, as `riskwatch gen --profile` takes it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Profile {
+    /// Today's book (86 / 6 / 3 / 3 / 2 % healthy, deteriorating, bust-out, fraud ring,
+    /// cured): every defaulter gives behavioural warnings, so it is easy to detect.
+    #[default]
+    Default,
+    /// A harder book with silent defaulters, stressed-but-healthy customers and many cures;
+    /// see [`ArchetypeMix::hard`].
+    Hard,
+}
+
+impl Profile {
+    /// Every profile, in the order they are documented.
+    pub const ALL: [Profile; 2] = [Profile::Default, Profile::Hard];
+
+    /// The profile's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Default => "default",
+            Profile::Hard => "hard",
+        }
+    }
+
+    /// The profile's archetype mix.
+    pub fn mix(self) -> ArchetypeMix {
+        match self {
+            Profile::Default => ArchetypeMix::default(),
+            Profile::Hard => ArchetypeMix::hard(),
+        }
+    }
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Profile::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("unknown profile '{s}' (expected 'default' or 'hard')"))
     }
 }
 
@@ -129,16 +205,25 @@ pub enum Archetype {
     FraudRing,
     /// Misses one installment, pays it 5–20 days late in full, then pays normally.
     Cured,
+    /// Behaves like a healthy customer, then stops paying for good without warning.
+    SilentDefaulter,
+    /// High utilisation, cash withdrawals and bureau inquiries, but always pays on time.
+    Stretched,
+    /// Misses two consecutive installments, pays both late in full, then pays normally.
+    CuredTwice,
 }
 
 impl Archetype {
     /// All archetypes, in the order used by [`ArchetypeMix::shares`] and summaries.
-    pub const ALL: [Archetype; 5] = [
+    pub const ALL: [Archetype; 8] = [
         Archetype::Healthy,
         Archetype::Deteriorating,
         Archetype::BustOut,
         Archetype::FraudRing,
         Archetype::Cured,
+        Archetype::SilentDefaulter,
+        Archetype::Stretched,
+        Archetype::CuredTwice,
     ];
 
     /// The name written to `truth.ndjson`.
@@ -149,14 +234,30 @@ impl Archetype {
             Archetype::BustOut => "bust_out",
             Archetype::FraudRing => "fraud_ring",
             Archetype::Cured => "cured",
+            Archetype::SilentDefaulter => "silent_defaulter",
+            Archetype::Stretched => "stretched",
+            Archetype::CuredTwice => "cured_twice",
         }
+    }
+
+    /// The archetype written as `name` to `truth.ndjson`, if any.
+    pub fn from_name(name: &str) -> Option<Archetype> {
+        Archetype::ALL.into_iter().find(|a| a.name() == name)
     }
 
     /// Whether customers of this archetype stop paying for good.
     pub fn defaults(self) -> bool {
         matches!(
             self,
-            Archetype::Deteriorating | Archetype::BustOut | Archetype::FraudRing
+            Archetype::Deteriorating
+                | Archetype::BustOut
+                | Archetype::FraudRing
+                | Archetype::SilentDefaulter
         )
+    }
+
+    /// Whether customers of this archetype miss installments and later pay them in full.
+    pub fn cures(self) -> bool {
+        matches!(self, Archetype::Cured | Archetype::CuredTwice)
     }
 }

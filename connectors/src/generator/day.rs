@@ -5,7 +5,6 @@
 
 use super::archetypes::Customer;
 use super::balance::{cust_rec, process, Amt, Draft, Scratch};
-use super::config::Archetype;
 use super::period::{Period, NO_DAY};
 use super::phase::{bust_ids, rates, session, Rev};
 use super::records::{
@@ -131,7 +130,7 @@ pub(crate) fn simulate(
     }
 
     // Income and the revolving line's repayment.
-    let cured_catch_up = c.arch == Archetype::Cured && c.stop_day != NO_DAY && d + 1 == c.stop_day;
+    let cured_catch_up = c.arch.cures() && c.stop_day != NO_DAY && d + 1 == c.stop_day;
     if c.salary_dom != 0 && ((dom == c.salary_dom && r.salary_pct > 0) || cured_catch_up) {
         let pct = if cured_catch_up { 100 } else { r.salary_pct };
         let amount = c.salary * pct / 100 * rng.range(980, 1020) / 1000;

@@ -138,6 +138,8 @@ mod story;
 mod writer;
 
 #[cfg(test)]
+mod profile_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fs::File;
@@ -146,7 +148,9 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::thread;
 
-pub use config::{Archetype, ArchetypeMix, GenConfig, DAY_MS, DEFAULT_START_MS, MAX_CUSTOMERS};
+pub use config::{
+    Archetype, ArchetypeMix, GenConfig, Profile, DAY_MS, DEFAULT_START_MS, MAX_CUSTOMERS,
+};
 
 use archetypes::Customer;
 use balance::Scratch;

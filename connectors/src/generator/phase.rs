@@ -96,13 +96,31 @@ pub(crate) fn rates(c: &Customer, d: u32) -> Rates {
                 r.limit_viewed = 0.1;
             }
         }
-        Archetype::Cured if c.turn_day != NO_DAY && d + 10 >= c.turn_day && d < c.stop_day => {
+        Archetype::Cured | Archetype::CuredTwice
+            if c.turn_day != NO_DAY && d + 10 >= c.turn_day && d < c.stop_day =>
+        {
             r.cash += 0.08;
             r.limit_viewed *= 3.0;
             r.night = 0.15;
             r.restraint = false;
             r.rev = Rev::Min;
             r.salary_pct = 0;
+        }
+        Archetype::SilentDefaulter if turned => {
+            // Walked away: no repayment, no income, a trickle of activity.
+            r.purchase *= 0.2;
+            r.cash = 0.0;
+            r.app_open = 0.1;
+            r.login = 0.03;
+            r.limit_viewed = 0.02;
+            r.rev = Rev::Stop;
+            r.salary_pct = 0;
+        }
+        Archetype::Stretched => {
+            r.purchase *= 1.2;
+            r.limit_viewed = 0.15;
+            r.night = 0.08;
+            r.rev = Rev::Min;
         }
         _ => {}
     }

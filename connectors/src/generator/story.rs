@@ -10,8 +10,29 @@ use super::rng::Rng;
 /// Decides when and how much each installment is paid.
 pub(crate) fn pay_plans(c: &mut Customer, p: &Period, rng: &mut Rng) {
     let nd = p.days;
+    // Cured twice: two consecutive installments of loan 1 are missed, the first due on or
+    // after day 14, and both are paid 3–15 days after the second was due (falling back to
+    // one miss when the period has no room for two).
+    if c.arch == Archetype::CuredTwice {
+        let due1: Vec<u32> = c
+            .insts
+            .iter()
+            .filter(|i| i.loan == 1)
+            .map(|i| i.due_day)
+            .collect();
+        let cands: Vec<(u32, u32)> = due1
+            .windows(2)
+            .filter(|w| w[0] >= 14 && w[1] + 18 <= nd)
+            .map(|w| (w[0], w[1]))
+            .collect();
+        if !cands.is_empty() {
+            let (first, second) = cands[rng.below(cands.len() as u64) as usize];
+            c.turn_day = first;
+            c.stop_day = (second + rng.range(3, 15) as u32).min(nd - 1);
+        }
+    }
     // Cured: the missed installment is one of loan 1's, due in [14, nd - 21].
-    if c.arch == Archetype::Cured {
+    if c.arch == Archetype::Cured || (c.arch == Archetype::CuredTwice && c.turn_day == NO_DAY) {
         let cands: Vec<u32> = c
             .insts
             .iter()
@@ -21,6 +42,23 @@ pub(crate) fn pay_plans(c: &mut Customer, p: &Period, rng: &mut Rng) {
         if !cands.is_empty() {
             c.turn_day = cands[rng.below(cands.len() as u64) as usize];
             c.stop_day = (c.turn_day + rng.range(5, 20) as u32).min(nd - 1);
+        }
+    }
+    // Silent defaulter: the first never-paid installment is any loan's, due in
+    // [30, nd - 15] (or the second half of a period too short for that).
+    if c.arch == Archetype::SilentDefaulter {
+        let pick = |lo: u32, hi: u32, rng: &mut Rng| {
+            let days: Vec<u32> = c
+                .insts
+                .iter()
+                .map(|i| i.due_day)
+                .filter(|d| (lo..=hi).contains(d))
+                .collect();
+            (!days.is_empty()).then(|| days[rng.below(days.len() as u64) as usize])
+        };
+        let f = pick(30, nd.saturating_sub(15), rng).or_else(|| pick(nd / 2, nd, rng));
+        if let Some(f) = f {
+            (c.turn_day, c.stop_day) = (f, f);
         }
     }
     let late_noise = c.arch == Archetype::Healthy && rng.chance(0.03);
@@ -54,10 +92,18 @@ pub(crate) fn pay_plans(c: &mut Customer, p: &Period, rng: &mut Rng) {
             Archetype::BustOut | Archetype::FraudRing if i.due_day >= c.stop_day => {
                 i.pays[0] = (NO_DAY, 0);
             }
-            Archetype::Cured
+            Archetype::Cured | Archetype::CuredTwice
                 if c.turn_day != NO_DAY && (c.turn_day..c.stop_day).contains(&i.due_day) =>
             {
                 i.pays[0] = (c.stop_day, i.amount);
+            }
+            Archetype::SilentDefaulter if i.due_day >= c.stop_day => {
+                i.pays[0] = (NO_DAY, 0);
+            }
+            Archetype::Stretched => {
+                // Always on time, but at the last moment: on the due day or the day before.
+                let last = (i.due_day - rng.range(0, 1) as u32).max(i.publish_day);
+                i.pays[0] = (last, i.amount);
             }
             _ => {}
         }
@@ -87,31 +133,69 @@ pub(crate) fn oneoffs(c: &mut Customer, cust: u32, p: &Period, rng: &mut Rng) {
         }
         v
     };
-    match c.arch {
-        Archetype::Healthy => {
-            if rng.chance(0.04) {
-                let (d, l) = (any_day(rng), lender(rng));
-                add(c, d, BehType::CreditInquiry, l);
-            }
-            if rng.chance(0.03) {
-                let d = any_day(rng);
+    // The healthy customers' noise; `identity` also plans device, phone and contact changes.
+    let noise = |c: &mut Customer, rng: &mut Rng, identity: bool| {
+        if rng.chance(0.04) {
+            let (d, l) = (any_day(rng), lender(rng));
+            add(c, d, BehType::CreditInquiry, l);
+        }
+        if rng.chance(0.03) {
+            let d = any_day(rng);
+            if identity {
                 add(c, d, BehType::DeviceBound, 1);
             }
-            if rng.chance(0.005) {
-                let d = any_day(rng);
+        }
+        if rng.chance(0.005) {
+            let d = any_day(rng);
+            if identity {
                 add(c, d, BehType::PhoneChanged, own(cust, 1));
             }
-            if rng.chance(0.01) {
-                let d = any_day(rng);
+        }
+        if rng.chance(0.01) {
+            let d = any_day(rng);
+            if identity {
                 add(c, d, BehType::ContactChanged, own(cust, 2));
             }
-            if rng.chance(0.03) {
-                let d = any_day(rng);
-                add(c, d, BehType::LoginFailed, 3);
+        }
+        if rng.chance(0.03) {
+            let d = any_day(rng);
+            add(c, d, BehType::LoginFailed, 3);
+        }
+        if rng.chance(0.01) {
+            let d = any_day(rng);
+            add(c, d, BehType::PasswordReset, 0);
+        }
+    };
+    match c.arch {
+        Archetype::Healthy => noise(c, rng, true),
+        Archetype::SilentDefaulter => {
+            // Noise only before the default, and no identity changes at all.
+            noise(c, rng, false);
+            let f = c.stop_day;
+            c.oneoffs.retain(|o| o.day < f);
+        }
+        Archetype::Stretched => {
+            noise(c, rng, true);
+            // Shopping around for credit: 3–6 inquiries from 3–5 distinct lenders within 20
+            // days, and for 40 % one or two more inquiries on other days.
+            let k = rng.range(3, 6);
+            let m = rng.range(3, k.min(5));
+            let lenders = distinct_lenders(rng, m);
+            let s = rng.below(nd.saturating_sub(20).max(1) as u64) as u32;
+            for j in 0..k {
+                let d = s + rng.below(20) as u32;
+                add(
+                    c,
+                    d,
+                    BehType::CreditInquiry,
+                    lenders[j as usize % lenders.len()],
+                );
             }
-            if rng.chance(0.01) {
-                let d = any_day(rng);
-                add(c, d, BehType::PasswordReset, 0);
+            if rng.chance(0.4) {
+                for _ in 0..rng.range(1, 2) {
+                    let (d, l) = (any_day(rng), lender(rng));
+                    add(c, d, BehType::CreditInquiry, l);
+                }
             }
         }
         Archetype::Deteriorating if c.stop_day != NO_DAY => {
@@ -185,7 +269,7 @@ pub(crate) fn oneoffs(c: &mut Customer, cust: u32, p: &Period, rng: &mut Rng) {
                 }
             }
         }
-        Archetype::Cured if c.turn_day != NO_DAY => {
+        Archetype::Cured | Archetype::CuredTwice if c.turn_day != NO_DAY => {
             let pay = c.stop_day;
             if pay > c.turn_day + 2 {
                 add(c, pay - rng.range(1, 2) as u32, BehType::PromiseToPay, 0);
@@ -194,12 +278,21 @@ pub(crate) fn oneoffs(c: &mut Customer, cust: u32, p: &Period, rng: &mut Rng) {
                 let d = rng.range(c.turn_day.saturating_sub(10) as u64, c.turn_day as u64) as u32;
                 add(c, d, BehType::CreditInquiry, lender(rng));
             }
+            if c.arch == Archetype::CuredTwice && pay > c.turn_day + 15 {
+                // A first promise, broken: the second installment falls due unpaid.
+                let d = c.turn_day + rng.range(7, 12) as u32;
+                add(c, d, BehType::PromiseToPay, 0);
+            }
         }
         _ => {}
     }
-    if c.arch == Archetype::Healthy && rng.chance(0.02) && nd >= 3 {
+    let raises = matches!(c.arch, Archetype::Healthy | Archetype::SilentDefaulter);
+    if raises && rng.chance(0.02) && nd >= 3 {
         let d = rng.range(nd as u64 / 3, nd as u64 - 1) as u32;
-        c.limit_change = (d, c.limit * 120 / 100 / 50_000 * 50_000);
+        // A silent defaulter's raise comes before its default, or not at all.
+        if c.arch == Archetype::Healthy || d < c.stop_day {
+            c.limit_change = (d, c.limit * 120 / 100 / 50_000 * 50_000);
+        }
     }
     c.oneoffs.sort_by_key(|o| o.day);
 }
