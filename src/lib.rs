@@ -42,6 +42,7 @@ pub mod produce;
 pub mod progress;
 pub mod quality;
 pub mod reload;
+pub mod report;
 pub mod replay;
 pub mod snapshot_writer;
 pub mod state;
