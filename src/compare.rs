@@ -2,7 +2,8 @@
 //! printed side by side — what a change would have done.
 //!
 //! Each config is replayed into its own output directory; quality against `truth.ndjson`
-//! (when the input is a generated book) and output counts are compared per strategy.
+//! (when the input is a generated book) and output counts are compared per strategy. With
+//! `--report FILE`, [`write_report`] also writes the visual report of [`crate::report`].
 
 use crate::quality::{quality, read_truth, Quality};
 use crate::replay::{load_config, replay, ReplayArgs, Summary};
@@ -19,6 +20,8 @@ pub struct Side {
     pub summary: Summary,
     /// Alerts, decisions and cases written.
     pub outputs: [u64; 3],
+    /// The champion's outputs reduced for the visual report.
+    pub report: crate::report::SideReport,
 }
 
 fn count_lines(path: &Path) -> u64 {
@@ -50,7 +53,17 @@ pub fn compare(
             .as_ref()
             .map(|t| quality(t, &run.alerts, &strategies))
             .unwrap_or_default();
+        let champion = &compiled.strategies.list[compiled.strategies.champion].name;
+        let report = crate::report::SideReport::new(
+            &path.display().to_string(),
+            champion,
+            &run.alerts,
+            &run.decisions,
+            &run.cases,
+            summary.levels.get(champion).copied().unwrap_or_default(),
+        );
         sides.push(Side {
+            report,
             config: path.to_path_buf(),
             quality: q,
             summary,
@@ -64,6 +77,42 @@ pub fn compare(
     let b = sides.pop().expect("two sides");
     let a = sides.pop().expect("two sides");
     Ok([a, b])
+}
+
+/// Writes the visual report of `sides` to `path`: one self-contained HTML file. With
+/// `labels` (a labels file, or the input's truth.ndjson), it includes the ROC, KS, decile
+/// and lead-time charts.
+pub fn write_report(
+    path: &Path,
+    input: &Path,
+    labels: Option<&Path>,
+    sides: &[Side; 2],
+) -> anyhow::Result<()> {
+    let detection = match labels {
+        Some(l) => {
+            let labels = crate::evaluation::labels::read_labels(l)?;
+            let d = |i: usize| {
+                crate::report::detection::detection(&sides[i].report.peaks, &labels.by_customer)
+            };
+            Some([d(0), d(1)])
+        }
+        None => None,
+    };
+    let html = crate::report::render(&crate::report::Page {
+        input: input.display().to_string(),
+        labels: labels.map(|l| l.display().to_string()),
+        sides: [&sides[0].report, &sides[1].report],
+        detection,
+    });
+    // Written beside the target and renamed: a reader never sees half a page.
+    let tmp = path.with_extension("html.tmp");
+    std::fs::write(&tmp, html)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| riskwatch_connectors::error::ConnectorError::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+    Ok(())
 }
 
 /// The side-by-side table.

@@ -1,4 +1,5 @@
-//! `riskwatch compare`: two configs backtested side by side on the same inputs.
+//! `riskwatch compare`: two configs backtested side by side on the same inputs, and with
+//! `--report` the visual report.
 
 use std::path::PathBuf;
 
@@ -17,6 +18,13 @@ pub struct Args {
     /// Worker threads (at least 1).
     #[arg(long, default_value_t = 2, value_parser = super::workers)]
     workers: usize,
+    /// Also write the visual backtest report, one self-contained HTML file, here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Outcome labels for the report's ROC, KS, decile and lead-time charts (default: the
+    /// input's truth.ndjson, when there is one).
+    #[arg(long, requires = "report")]
+    labels: Option<PathBuf>,
 }
 
 /// Runs both replays and prints the table.
@@ -28,5 +36,11 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         a.workers,
     )?;
     print!("{}", riskwatch::compare::table(&sides));
+    if let Some(path) = &a.report {
+        let truth = a.input.join("truth.ndjson");
+        let labels = a.labels.clone().or_else(|| truth.exists().then_some(truth));
+        riskwatch::compare::write_report(path, &a.input, labels.as_deref(), &sides)?;
+        println!("\nreport: {}", path.display());
+    }
     Ok(riskwatch::exit::OK)
 }
