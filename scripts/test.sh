@@ -8,6 +8,11 @@
 #   test      cargo test --release --workspace --no-fail-fast (unit and integration tests)
 #   e2e       riskwatch gen (300 customers x 40 days) -> riskwatch replay -> check-contracts
 #             on the book and on the outputs
+#   strategy  scripts/strategy-loop.sh: the strategist's fit loop on a generated book
+#             (4000 customers x 150 days): replay --snapshot-at, examples/fit_scorecard.py
+#             (toad) on half the customers, the fitted card as a shadow challenger, replay
+#             again; its held-out AUC must beat the default card's (installs toad with pip
+#             when it is missing)
 #   cluster   the same replay on 1 process x 1 worker, 2 processes x 1 worker and
 #             2 processes x 2 workers (timely's cluster mode on loopback) must give the
 #             alerts, decisions and cases of 1 process x 2 workers, compared without the
@@ -195,6 +200,10 @@ stage_e2e() {
     "$(grep -c . "$WORK/out/cases.ndjson" || true) case events; all files within the contracts"
 }
 
+stage_strategy() {
+  RISKWATCH_BIN="$BIN" bash scripts/strategy-loop.sh
+}
+
 # cluster_run NAME PROCESSES WORKERS: replays the book as PROCESSES x WORKERS into $WORK/NAME.
 cluster_run() {
   local name=$1 processes=$2 workers=$3
@@ -257,6 +266,7 @@ stage fmt stage_fmt
 stage clippy stage_clippy
 stage test stage_test
 stage e2e stage_e2e
+stage strategy stage_strategy
 stage cluster stage_cluster
 stage metrics stage_metrics
 if [ -f scripts/kafka-e2e.sh ]; then
