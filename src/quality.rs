@@ -113,6 +113,80 @@ pub fn quality(truth: &[Truth], alerts: &[Alert], strategies: &[(String, bool)])
         .collect()
 }
 
+/// Detection of one archetype by one strategy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ArchetypeQuality {
+    /// Archetype name, as in truth.ndjson.
+    pub archetype: String,
+    /// Customers of the archetype.
+    pub customers: u64,
+    /// Those who default.
+    pub defaulters: u64,
+    /// Defaulters flagged at level ≥ 2 before `defaults_at`.
+    pub flagged_before_default: u64,
+    /// Median lead time in days over those flagged before their default (0 when none).
+    pub median_lead_days: f64,
+    /// Customers who never default but have a level ≥ 2 alert (false positives).
+    pub flagged_non_defaulters: u64,
+    /// `flagged_before_default / defaulters` for an archetype that defaults, else
+    /// `flagged_non_defaulters / customers`.
+    pub flagged_share: f64,
+}
+
+/// Detection per archetype of strategy `strategy` (archetypes sorted by name), with the same
+/// definitions as [`quality`]: a defaulter counts when flagged before `defaults_at`, a
+/// customer who never defaults when flagged at all. Adds what [`quality`]'s healthy-only
+/// false-positive rate leaves out: cured and stretched customers flagged.
+pub fn quality_by_archetype(
+    truth: &[Truth],
+    alerts: &[Alert],
+    strategy: &str,
+) -> Vec<ArchetypeQuality> {
+    let mut first_l2: HashMap<&str, u64> = HashMap::new();
+    for a in alerts
+        .iter()
+        .filter(|a| a.strategy == strategy && a.level >= 2)
+    {
+        let e = first_l2.entry(a.customer_id.as_str()).or_insert(a.ts);
+        *e = (*e).min(a.ts);
+    }
+    let mut rows: BTreeMap<&str, (ArchetypeQuality, Vec<f64>)> = BTreeMap::new();
+    for t in truth {
+        let (q, leads) = rows.entry(t.archetype.as_str()).or_insert_with(|| {
+            let q = ArchetypeQuality {
+                archetype: t.archetype.clone(),
+                ..ArchetypeQuality::default()
+            };
+            (q, Vec::new())
+        });
+        q.customers += 1;
+        let flagged = first_l2.get(t.customer_id.as_str()).copied();
+        match t.defaults_at {
+            Some(d) => {
+                q.defaulters += 1;
+                if let Some(ts) = flagged.filter(|ts| *ts < d) {
+                    q.flagged_before_default += 1;
+                    leads.push((d - ts) as f64 / 86_400_000.0);
+                }
+            }
+            None => q.flagged_non_defaulters += flagged.is_some() as u64,
+        }
+    }
+    rows.into_values()
+        .map(|(mut q, mut leads)| {
+            leads.sort_by(f64::total_cmp);
+            q.median_lead_days = median(&leads);
+            let (a, b) = if q.defaulters > 0 {
+                (q.flagged_before_default, q.defaulters)
+            } else {
+                (q.flagged_non_defaulters, q.customers)
+            };
+            q.flagged_share = if b == 0 { 0.0 } else { a as f64 / b as f64 };
+            q
+        })
+        .collect()
+}
+
 /// Median of sorted values (mean of the middle two for an even count; 0 when empty).
 pub fn median(sorted: &[f64]) -> f64 {
     match sorted.len() {
@@ -144,6 +218,51 @@ pub fn level_shares(levels: &BTreeMap<String, [u64; 5]>) -> BTreeMap<String, [f6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn alert(customer: &str, ts: u64, level: u8) -> Alert {
+        serde_json::from_value(serde_json::json!({
+            "alert_id": "a-1", "customer_id": customer, "ts": ts, "emitted_at": 0,
+            "rule_id": "r", "rule_version": 1, "severity": "high", "level": level,
+            "score": 500, "reasons": [{"code": "x", "text": "x"}], "features": {}, "strategy": "s",
+            "strategy_version": "1", "shadow": false
+        }))
+        .expect("an alert")
+    }
+
+    #[test]
+    fn by_archetype_counts_defaulters_before_default_and_others_at_all() {
+        let t = |c: &str, a: &str, d: Option<u64>| Truth {
+            customer_id: c.into(),
+            archetype: a.into(),
+            defaults_at: d,
+            ring_id: None,
+        };
+        let truth = [
+            t("C1", "silent_defaulter", Some(10 * 86_400_000)),
+            t("C2", "silent_defaulter", Some(10 * 86_400_000)),
+            t("C3", "stretched", None),
+            t("C4", "stretched", None),
+        ];
+        let alerts = [
+            alert("C1", 8 * 86_400_000, 2),
+            alert("C2", 11 * 86_400_000, 3),
+            alert("C3", 5, 2),
+            alert("C4", 5, 1),
+        ];
+        let rows = quality_by_archetype(&truth, &alerts, "s");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].archetype, "silent_defaulter");
+        assert_eq!((rows[0].defaulters, rows[0].flagged_before_default), (2, 1));
+        assert_eq!(
+            (rows[0].flagged_share, rows[0].median_lead_days),
+            (0.5, 2.0)
+        );
+        assert_eq!(rows[1].archetype, "stretched");
+        assert_eq!(
+            (rows[1].flagged_non_defaulters, rows[1].flagged_share),
+            (1, 0.5)
+        );
+    }
 
     #[test]
     fn median_of_even_and_odd() {

@@ -1,6 +1,7 @@
 //! `riskwatch demo`: generate a book, replay it, print a report.
 
 use riskwatch::demo::{default_dir, demo, DemoArgs};
+use riskwatch_connectors::generator::Profile;
 use std::path::PathBuf;
 
 /// Flags of `demo`.
@@ -15,6 +16,11 @@ pub struct Args {
     /// Seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// The generator's archetype mix: `default` (every defaulter warns in its behaviour) or
+    /// `hard` (silent defaulters, stretched customers who never default, 17 % who miss and
+    /// cure); see `riskwatch gen --help`.
+    #[arg(long, default_value = "default", value_parser = super::gen::parse_profile)]
+    profile: Profile,
     /// Worker threads (at least 1).
     #[arg(long, default_value_t = 2, value_parser = super::workers)]
     workers: usize,
@@ -32,6 +38,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         customers: a.customers,
         days: a.days,
         seed: a.seed,
+        profile: a.profile,
         workers: a.workers,
         dir: a.dir.unwrap_or_else(default_dir),
         config: a.config,

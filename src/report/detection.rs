@@ -87,9 +87,12 @@ pub fn detection(peaks: &HashMap<String, Peak>, labels: &HashMap<String, Label>)
     d
 }
 
+/// A ROC curve and KS curves, as in [`Detection`].
+pub type Curves = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
+
 /// The ROC and KS curves of `scored`, walking from the riskiest down with tied risks as
 /// one step. Both are empty without both classes.
-pub fn curves(scored: &[(f64, bool)]) -> (Vec<(f64, f64)>, Vec<(f64, f64, f64)>) {
+pub fn curves(scored: &[(f64, bool)]) -> Curves {
     let mut v = scored.to_vec();
     v.sort_by(|a, b| b.0.total_cmp(&a.0));
     let bads = v.iter().filter(|x| x.1).count() as f64;

@@ -132,7 +132,7 @@ pub fn render(p: &Page) -> String {
         }
         s.push_str("</div>");
     }
-    let _ = write!(s, "<script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(s, "<script>{SCRIPT}</script></body></html>");
     s
 }
 
@@ -181,8 +181,21 @@ fn per_day(
             svg::stacked_bars(&f, &series)
         };
         let total: u64 = daily.values().flat_map(|d| d.values()).sum();
+        // The busiest day (often the first, when every customer gets its first level) sets
+        // the y scale; the caption says so, so that the quieter days are read right.
+        let mut per: BTreeMap<i64, u64> = BTreeMap::new();
+        for (d, n) in daily.values().flat_map(|d| d.iter()) {
+            *per.entry(*d).or_default() += n;
+        }
+        let busiest =
+            per.iter()
+                .max_by_key(|(d, n)| (**n, -**d))
+                .map_or(String::new(), |(d, n)| {
+                    let (y, m, day) = svg::civil(*d);
+                    format!(" The busiest day, {y}-{m:02}-{day:02}, has {n}.")
+                });
         captions[i] = format!(
-            "{total} {what} of strategy {} per UTC day, one {} per {by}{}.",
+            "{total} {what} of strategy {} per UTC day, one {} per {by}{}.{busiest}",
             escape(&p.sides[i].strategy),
             if what == "alerts" {
                 "line"

@@ -299,7 +299,8 @@ fn x_extent(series: &[Series]) -> Option<(f64, f64)> {
 /// The y range from 0 to the nicest tick at or above `max` (1 when `max` is 0).
 fn y_extent(max: f64, scale: Scale) -> (f64, f64) {
     if scale == Scale::Percent {
-        return (0.0, max.max(1.0).min(1.0));
+        // Shares: always the whole 0–100% axis.
+        return (0.0, 1.0);
     }
     let max = if max > 0.0 { max } else { 1.0 };
     let top = ticks(0.0, max, 5).last().copied().unwrap_or(max);

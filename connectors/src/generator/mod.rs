@@ -69,7 +69,31 @@
 //! - Events per customer per month: about 49 in all (20 transactions, 27 behaviours,
 //!   1.4 loan events, 0.03 customers records).
 //!
-//! # Archetypes (default mix 86 / 6 / 3 / 3 / 2 %)
+//! # Profiles
+//! A profile is a named archetype mix ([`Profile`], `riskwatch gen --profile`); everything
+//! else about the book is the same in both.
+//!
+//! | archetype | `default` | `hard` |
+//! |---|---|---|
+//! | healthy | 86 % | 58 % |
+//! | deteriorating | 6 % | 4 % |
+//! | bust_out | 3 % | 2.5 % |
+//! | fraud_ring | 3 % | 2.5 % |
+//! | cured | 2 % | 12 % |
+//! | silent_defaulter | — | 4 % |
+//! | stretched | — | 12 % |
+//! | cured_twice | — | 5 % |
+//!
+//! `default` is the book as it was before profiles existed, byte for byte (the tests hold
+//! hashes of two default books): 12 % defaulters, every one with behavioural warnings before
+//! its default, so the default strategy finds all of them. `hard` is what a real book makes
+//! hard: 13 % defaulters of which 31 % are silent (no warning before the missed
+//! installment); 12 % stretched customers who look stressed (utilisation 85–92 %, cash,
+//! three or more lenders in 30 days) but never default; and 17 % who miss one or two
+//! installments and then pay everything (plus the healthy customers' 3 % late noise). The
+//! shares are exact up to rounding (counts are `round(customers × share)`).
+//!
+//! # Archetypes
 //! Below, F is `defaults_at`'s day: the due day of the first installment never fully paid.
 //!
 //! **healthy** — the routine above; every installment paid in full 0–5 days before or on
@@ -122,6 +146,31 @@
 //! no salary (it arrives on C−1), cash +0.08/day, limit views ×3, minimum revolving
 //! payments, 30 % one inquiry; a late fee, collection contacts from DPD 2 and a
 //! `promise_to_pay` 1–2 days before C; then back to normal. `defaults_at` is null.
+//!
+//! **cured_twice** (hard profile) — as cured, but two consecutive installments of loan 1
+//! are missed (the first due on day M ≥ 14, the second on M′ with M′ + 18 ≤ days), and
+//! every installment due in M … C−1 is paid on C = M′ + 3–15, so DPD passes 30 (M2) before
+//! the cure. A broken `promise_to_pay` at M + 7–12, a kept one 1–2 days before C; the
+//! distress of cured runs from M−10 to C. Falls back to one miss when the period has no
+//! room for two. `defaults_at` is null.
+//!
+//! **silent_defaulter** (hard profile) — healthy until F, a due day of any loan in 30 …
+//! days−15 (in a period too short for that, in its second half): utilisation restrained
+//! below 55 %, the same cash, spending, income and session rates, every installment before
+//! F paid 0–5 days early, the healthy noise (4 % one inquiry, failed-login bursts, password
+//! resets, 2 % a limit raise before F) but no device, phone or contact change. From F nothing
+//! is repaid on any loan or the revolving line, salary stops, and activity falls to a
+//! trickle (purchases ×0.2, no cash, app opens 0.1/day); collection contacts follow as for
+//! any overdue installment. `defaults_at` is exactly F's `due_ts`.
+//!
+//! **stretched** (hard profile) — stressed but healthy, the false-positive bait: starts at
+//! 55–75 % utilisation (a carried revolving balance of at least 5 % of the limit on top of
+//! the loans), pays only the revolving minimum, and restrains spending at 85–92 % instead
+//! of 55 %, so utilisation climbs there and stays; purchases ×1.2, cash withdrawals at
+//! 0.10–0.18/day, limit views 0.15/day (8 % at night); 3–6 `credit_inquiry` from 3–5
+//! distinct lenders within 20 days (40 % one or two more on other days), plus the healthy
+//! noise. Every installment is paid in full on its due day or the day before: it never
+//! misses and `defaults_at` is null.
 //!
 //! Loans whose first never-paid installment reaches DPD 121 within the period get a
 //! `written_off` event that day (none in a 90-day book for deteriorating customers).
