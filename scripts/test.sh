@@ -20,6 +20,9 @@
 #   metrics   scripts/observability-test.sh: promtool on the rules and their unit tests, the
 #             dashboards' regeneration check, and a real Prometheus scraping a running
 #             riskwatch, evaluating every panel query and rule expression
+#   report    scripts/report-test.sh: riskwatch compare --report on a generated book, the
+#             HTML page opened in headless Chromium (every chart rendered, no console
+#             message, a screenshot); installs Debian's chromium when it is missing
 #   kafka     scripts/kafka-e2e.sh, when it exists (skipped otherwise)
 #   crash     scripts/crash-test.sh: runs with a state directory and a webhook endpoint
 #             killed with SIGKILL at 6 random points, through Kafka and in files mode;
@@ -252,6 +255,10 @@ stage_metrics() {
   RISKWATCH_BIN="$BIN" bash scripts/observability-test.sh
 }
 
+stage_report() {
+  RISKWATCH_BIN="$BIN" bash scripts/report-test.sh
+}
+
 stage_kafka() {
   RISKWATCH_BIN="$BIN" bash scripts/kafka-e2e.sh
 }
@@ -269,6 +276,7 @@ stage e2e stage_e2e
 stage strategy stage_strategy
 stage cluster stage_cluster
 stage metrics stage_metrics
+stage report stage_report
 if [ -f scripts/kafka-e2e.sh ]; then
   stage kafka stage_kafka
 else
