@@ -111,6 +111,9 @@ pub struct ReadOptions {
     pub from: u64,
     /// Snapshot cuts, ascending: each is an observation time (rounded up to a tick) + 1.
     pub snapshots: Vec<u64>,
+    /// Periodic snapshot cuts `(first, period)`: at `first + k × period` from the first
+    /// that falls inside the book (`[snapshot] every` of `riskwatch run`).
+    pub periodic: Option<(u64, u64)>,
     /// `--until`: the run ends there instead of at the last event.
     pub until: Option<u64>,
     /// The tick: the end is rounded up to it.
@@ -239,6 +242,9 @@ struct Cuts {
     every: Option<u64>,
     next_checkpoint: Option<u64>,
     snapshots: std::collections::VecDeque<u64>,
+    /// The next periodic snapshot cut and the period; those before the first event or
+    /// after the end are skipped, not outside.
+    periodic: Option<(u64, u64)>,
     /// Snapshot cuts outside the run: at or before its start, before its first event, after
     /// its end.
     outside: Vec<u64>,
@@ -253,8 +259,23 @@ impl Cuts {
             every,
             next_checkpoint: None,
             snapshots: inside.into(),
+            periodic: None,
             outside,
         }
+    }
+
+    /// Adds periodic snapshot cuts at `first + k × period`, the first after `after`.
+    fn periodic(mut self, periodic: Option<(u64, u64)>, after: u64) -> Cuts {
+        self.periodic = periodic.map(|(first, period)| {
+            let period = period.max(1);
+            let k = if after < first {
+                0
+            } else {
+                (after - first) / period + 1
+            };
+            (first.saturating_add(k.saturating_mul(period)), period)
+        });
+        self
     }
 
     /// An event at `t` was fed: the next checkpoint is the first boundary after it.
@@ -269,6 +290,7 @@ impl Cuts {
         self.next_checkpoint = self.next_checkpoint.filter(|b| *b <= end);
         let after = self.snapshots.partition_point(|s| *s <= end + 1);
         self.outside.extend(self.snapshots.drain(after..));
+        self.periodic = self.periodic.filter(|(p, _)| *p <= end + 1);
     }
 
     /// Moves the snapshot cuts before the first event at `first` outside.
@@ -277,18 +299,28 @@ impl Cuts {
             let s = self.snapshots.pop_front().expect("checked");
             self.outside.push(s);
         }
+        if let Some((p, period)) = self.periodic.as_mut() {
+            if *p <= first {
+                *p += (first - *p) / *period * *period + *period;
+            }
+        }
     }
 
     /// The earliest cut at or before `t` not made yet, as `(upto, checkpoint, snapshot)`.
     fn due(&mut self, t: u64) -> Option<(u64, bool, bool)> {
         let ck = self.next_checkpoint.filter(|b| t >= *b);
-        let sn = self.snapshots.front().copied().filter(|s| t >= *s);
+        let listed = self.snapshots.front().copied().filter(|s| t >= *s);
+        let periodic = self.periodic.map(|p| p.0).filter(|p| t >= *p);
+        let sn = listed.into_iter().chain(periodic).min();
         let upto = ck.into_iter().chain(sn).min()?;
         if ck == Some(upto) {
             self.next_checkpoint = None;
         }
-        if sn == Some(upto) {
+        if listed == Some(upto) {
             self.snapshots.pop_front();
+        }
+        if let (Some(p), true) = (self.periodic.as_mut(), periodic == Some(upto)) {
+            p.0 += p.1;
         }
         Some((upto, ck == Some(upto), sn == Some(upto)))
     }
@@ -312,7 +344,8 @@ fn read(
         since_cut: 0,
     };
     let chunk = opts.chunk.max(1);
-    let mut cuts = Cuts::new(opts.every, &opts.snapshots, opts.from);
+    let mut cuts =
+        Cuts::new(opts.every, &opts.snapshots, opts.from).periodic(opts.periodic, opts.from);
     let mut last: Option<u64> = None;
     let mut error = None;
     let mut alive = true;
@@ -477,6 +510,33 @@ mod tests {
         assert_eq!(c.outside, vec![5, 8]);
         assert_eq!(c.due(8), None);
         assert_eq!(c.due(9), Some((9, false, true)));
+    }
+
+    #[test]
+    fn periodic_snapshot_cuts_skip_before_the_first_event_and_after_the_end() {
+        // Every 10 from 1 (cuts 1, 11, 21, ...), a listed one at 21 too; the first event at
+        // 15: cuts 1 and 11 are before the book and skipped, not outside.
+        let mut c = Cuts::new(None, &[21], 0).periodic(Some((1, 10)), 0);
+        c.first(15);
+        assert!(c.outside.is_empty());
+        c.fed(15);
+        assert_eq!(c.due(20), None);
+        assert_eq!(
+            c.due(45),
+            Some((21, false, true)),
+            "listed and periodic at 21: one cut"
+        );
+        assert_eq!(c.due(45), Some((31, false, true)));
+        assert_eq!(c.due(45), Some((41, false, true)));
+        assert_eq!(c.due(45), None);
+        c.fed(45);
+        c.end(55);
+        assert_eq!(c.due(56), Some((51, false, true)));
+        assert_eq!(c.due(56), None, "61 is after the end");
+        assert!(c.outside.is_empty());
+        // A run resumed at 25 starts with the cut after it.
+        let mut c = Cuts::new(None, &[], 25).periodic(Some((1, 10)), 25);
+        assert_eq!(c.due(40), Some((31, false, true)));
     }
 
     #[test]

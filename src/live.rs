@@ -203,7 +203,7 @@ fn run_files(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
             state: args.state.clone(),
             keep: false,
             metrics: args.metrics.clone(),
-            snapshots: None,
+            snapshots: snapshot_spec(config)?,
         },
     )?;
     if let Some(m) = &args.metrics {
@@ -236,6 +236,28 @@ fn run_files(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::R
     Ok(live)
 }
 
+/// The `[snapshot]` section as a replay's snapshot spec, if it asks for any.
+fn snapshot_spec(config: &Config) -> anyhow::Result<Option<crate::replay::SnapshotSpec>> {
+    let times = config.snapshot.times()?;
+    if times.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(crate::replay::SnapshotSpec {
+        at: times.at,
+        every: times.every,
+        dir: snapshot_dir(config),
+    }))
+}
+
+/// Where `run` writes its snapshots: `[snapshot] dir`, or `snapshots` in the output dir.
+pub fn snapshot_dir(config: &Config) -> std::path::PathBuf {
+    if config.snapshot.dir.is_empty() {
+        Path::new(&config.run.output_dir).join("snapshots")
+    } else {
+        std::path::PathBuf::from(&config.snapshot.dir)
+    }
+}
+
 /// A control message: one per worker, broadcast to all.
 type Control = (u8, u64, u64, u64);
 const DONE: u8 = 0;
@@ -252,6 +274,15 @@ struct WorkerOut {
 }
 
 fn run_kafka(config: &Config, compiled: &Compiled, args: &LiveArgs) -> anyhow::Result<LiveSummary> {
+    if !config.snapshot.times()?.is_empty() {
+        return Err(crate::exit::Usage(
+            "config key \"snapshot\": book snapshots are taken by `run` in files mode \
+             (run.mode = \"files\") and by `riskwatch replay --snapshot-at`; Kafka mode does \
+             not take them yet, so remove [snapshot] at/every from this config"
+                .into(),
+        )
+        .into());
+    }
     let kafka = config.kafka.clone();
     let (process, processes) = match &args.cluster {
         Some(c) => (c.process, c.hosts.len().max(1)),

@@ -110,8 +110,11 @@ pub struct ReplayArgs {
 /// observation time, written to `dir` as snapshots.ndjson and snapshots.parquet.
 #[derive(Clone, Debug)]
 pub struct SnapshotSpec {
-    /// Observation times (epoch ms), in any order.
+    /// Observation times (epoch ms), in any order; one outside the book is an error.
     pub at: Vec<u64>,
+    /// Periodic observation times `(first, period)` (`[snapshot] every` of `run`): those
+    /// inside the book, none an error.
+    pub every: Option<(u64, u64)>,
     /// The directory of the two files.
     pub dir: std::path::PathBuf,
 }
@@ -381,6 +384,11 @@ pub fn replay(
             reported,
             bytes_read: progress.as_ref().map(|p| p.bytes_read()),
             snapshots: snapshot_cuts,
+            periodic: args
+                .snapshots
+                .as_ref()
+                .and_then(|s| s.every)
+                .map(|(first, period)| (ceil_to(first, tick) + 1, period)),
         },
     )?;
     let dataflow_start = Instant::now();

@@ -108,6 +108,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         args.snapshots = Some(riskwatch::replay::SnapshotSpec {
             at: a.snapshot_at.clone(),
             dir: a.snapshot_out.clone().unwrap_or_else(|| a.output.clone()),
+            every: None,
         });
     }
     let metrics = a.metrics.start(&compiled)?;

@@ -240,3 +240,55 @@ fn a_snapshot_time_outside_the_book_is_refused_naming_it() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("yesterday"));
 }
+
+#[test]
+fn run_with_a_snapshot_section_writes_what_replay_writes_at_the_same_times() {
+    let input = book("snapshots-run-book", 200, 30, 5);
+    let dir = temp_dir("snapshots-run");
+    let (lo, hi) = span(&input);
+    let listed = lo + (hi - lo) / 2 + 12_345;
+    // Every 7 days from the book's third day (at midnight UTC), and one listed time.
+    let day = 86_400_000;
+    let from = (lo / day + 2) * day;
+    let config = dir.join("run.toml");
+    let out = dir.join("run-out");
+    std::fs::write(
+        &config,
+        format!(
+            "[run]\nmode = \"files\"\ninput_dir = {:?}\noutput_dir = {:?}\n\n[snapshot]\n\
+             at = [\"{listed}\"]\nevery = \"7d\"\nfrom = \"{from}\"\n",
+            s(&input),
+            s(&out)
+        ),
+    )
+    .unwrap();
+    ok(riskwatch(&["run", "--config", s(&config)]));
+    let from_run = std::fs::read_to_string(out.join("snapshots").join("snapshots.ndjson"))
+        .expect("run writes <output_dir>/snapshots/snapshots.ndjson");
+    assert!(out.join("snapshots").join("snapshots.parquet").exists());
+    // The periodic times inside the book (up to its last tick), and the listed one.
+    let end = ceil_to(hi, 10);
+    let mut times: Vec<u64> = (0..)
+        .map(|k| from + k * 7 * day)
+        .take_while(|t| *t <= end)
+        .collect();
+    assert!(
+        times.len() >= 3,
+        "a 30-day book holds at least 3 weekly times"
+    );
+    times.push(ceil_to(listed, 10));
+    times.sort_unstable();
+    let list: Vec<String> = times.iter().map(u64::to_string).collect();
+    let from_replay = snapshot(&input, &dir.join("replay-out"), &list.join(","), &[]);
+    let run_lines: Vec<&str> = from_run.lines().collect();
+    assert_eq!(run_lines.len(), from_replay.len());
+    assert!(
+        run_lines.iter().zip(&from_replay).all(|(a, b)| a == b),
+        "run's snapshots differ from replay's at the same times"
+    );
+    let as_of: BTreeSet<u64> = run_lines
+        .iter()
+        .map(|l| serde_json::from_str::<CustomerSnapshot>(l).unwrap().as_of)
+        .collect();
+    assert_eq!(as_of, times.into_iter().collect());
+}

@@ -9,7 +9,7 @@
 //!
 //! One file per section: `time.rs` (`[time]`, `[delinquency]`), `window.rs` (windows and
 //! measures), `strategy.rs` (rules, scorecard, levels, experiment), `policy.rs`,
-//! `cases.rs`, `run.rs`, `kafka.rs`, `rings.rs` and `webhooks.rs`. Every type is re-exported here, so its
+//! `cases.rs`, `run.rs`, `snapshot.rs`, `kafka.rs`, `rings.rs` and `webhooks.rs`. Every type is re-exported here, so its
 //! path stays `riskwatch_model::config::X`.
 
 mod cases;
@@ -18,6 +18,7 @@ mod layers;
 mod policy;
 mod rings;
 mod run;
+mod snapshot;
 mod strategy;
 mod time;
 mod webhooks;
@@ -28,6 +29,7 @@ pub use kafka::{Compression, KafkaConfig, KafkaTopics, SecurityProtocol, StartOf
 pub use policy::{ActionConfig, LimitIncreaseConfig, PolicyConfig};
 pub use rings::RingsConfig;
 pub use run::{RunConfig, RunMode};
+pub use snapshot::{SnapshotConfig, SnapshotTimes};
 pub use strategy::{
     ExperimentConfig, ExperimentMode, LevelsConfig, Role, RuleConfig, ScoreBin, ScoreFeature,
     ScorecardConfig, Severity, StrategyConfig,
@@ -127,6 +129,9 @@ pub struct Config {
     /// `riskwatch produce` and by `riskwatch bench --kafka`.
     #[serde(default)]
     pub kafka: KafkaConfig,
+    /// Book snapshots `riskwatch run` writes at observation times; off by default.
+    #[serde(default)]
+    pub snapshot: SnapshotConfig,
     /// Fraud-ring detection over identifiers shared between customers.
     #[serde(default)]
     pub rings: RingsConfig,
@@ -248,6 +253,7 @@ impl Config {
             ));
         }
         self.run.validate()?;
+        self.snapshot.validate(tick)?;
         self.rings.validate(tick)?;
         self.kafka.validate(self.run.mode == RunMode::Kafka)?;
         let strategy_names: BTreeSet<&str> =
