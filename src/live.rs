@@ -121,8 +121,14 @@ pub struct LiveSummary {
 /// one arrives: a batch command that stops early exits with 128 + it.
 pub static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
+/// Stop signals closer than this to the first are one request delivered twice.
+pub const SAME_SIGNAL: Duration = Duration::from_secs(1);
+
 /// Installs SIGTERM/SIGINT handlers that set the returned flag; a second signal exits at
-/// once with status 130. SIGHUP asks `reload` to read the config again; without one (files
+/// once with status 130. A repeat within [`SAME_SIGNAL`] of the first is the same request
+/// delivered twice, not a second one: `timeout(1)` forwards a SIGTERM to its child and then
+/// to its whole process group, and a group kill reaches a child that was also signalled
+/// directly; exiting 130 on those would cut a graceful stop short. SIGHUP asks `reload` to read the config again; without one (files
 /// mode, processes other than 0) it is ignored, never fatal.
 pub fn shutdown_flag(reload: Option<ReloadHandle>) -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
@@ -146,6 +152,7 @@ pub fn shutdown_flag(reload: Option<ReloadHandle>) -> anyhow::Result<Arc<AtomicB
         .spawn(move || {
             runtime.block_on(async move {
                 let mut round = 0;
+                let mut first: Option<std::time::Instant> = None;
                 while round < 2 {
                     tokio::select! {
                         _ = term.recv() => STOP_SIGNAL.store(15, Ordering::SeqCst),
@@ -158,7 +165,12 @@ pub fn shutdown_flag(reload: Option<ReloadHandle>) -> anyhow::Result<Arc<AtomicB
                             continue;
                         }
                     }
+                    if first.is_some_and(|f| f.elapsed() < SAME_SIGNAL) {
+                        tracing::info!("stop signal repeated at once: the same request");
+                        continue;
+                    }
                     if round == 0 {
+                        first = Some(std::time::Instant::now());
                         tracing::info!("signal received: stopping gracefully");
                         set.store(true, Ordering::SeqCst);
                     } else {

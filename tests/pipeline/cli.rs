@@ -453,3 +453,61 @@ fn a_misspelt_kafka_consumer_key_fails_check_config_with_78() {
     assert_eq!(o.status.code(), Some(78), "{}", stderr(&o));
     assert!(stderr(&o).contains("fetch.wait.max.mss"), "{}", stderr(&o));
 }
+
+/// `timeout(1)` forwards a SIGTERM to its child and then to its whole process group, so the
+/// child gets one stop request twice; that is one request (exit 0), not a second signal
+/// (exit 130). Here the run has ended and lingers serving /metrics (checking its stop flag
+/// every 100 ms) when the two signals come, 20 ms apart as under load.
+#[test]
+fn one_sigterm_delivered_twice_by_timeout_is_one_stop_request() {
+    let src = small_book("sigterm-twice");
+    let out = src.join("out");
+    let config = src.join("run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[run]\nmode = \"files\"\ninput_dir = \"{}\"\noutput_dir = \"{}\"\n",
+            src.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_riskwatch"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .args(["--metrics-addr", &addr, "--metrics-linger", "100"])
+        .env("RISKWATCH_LOG", "riskwatch=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !out.join("summary.json").exists() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(out.join("summary.json").exists(), "the run did not finish");
+    // Lingering now: the same SIGTERM twice.
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..2 {
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(100) {
+            let _ = child.kill();
+            panic!("riskwatch did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
