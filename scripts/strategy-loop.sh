@@ -11,8 +11,13 @@
 #      base 0) and whose level table is the fit's suggestion;
 #   5. riskwatch replay again with the same --snapshot-at;
 #   6. riskwatch evaluate --json on the labels of half 1 only (the held-out customers);
-#   7. the challenger's AUC at the observation date must beat the champion's: exit 1 with a
+#   7. the challenger's AUC at the observation date must beat the champion's, and at both
+#      observation dates (a third and two thirds into the book) the champion's AUC must be
+#      at least the AUC of ranking by current DPD alone (issue 12, item 5): exit 1 with a
 #      message otherwise.
+#
+# Steps 1-7 run for each seed of $LOOP_SEEDS (default "42 7 1001"): the properties must
+# hold on every seed of the hard book, not on one lucky draw.
 #
 # Installs toad (and numpy, pandas, scipy, scikit-learn, which toad 0.1.7 does not declare)
 # with pip only when `import toad` fails. RISKWATCH_BIN names the binary (default
@@ -24,6 +29,7 @@ REPO=$(pwd)
 BIN="${RISKWATCH_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/riskwatch/target}/release/riskwatch}"
 CUSTOMERS="${LOOP_CUSTOMERS:-4000}"
 DAYS="${LOOP_DAYS:-150}"
+SEEDS="${LOOP_SEEDS:-42 7 1001}"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/riskwatch-strategy.XXXXXX")
 if [ "${KEEP_WORK:-0}" = 1 ]; then
   trap 'echo "strategy-loop: work kept in $WORK"' EXIT
@@ -46,8 +52,11 @@ profile=()
 if "$BIN" gen --help 2>/dev/null | grep -q -- '--profile'; then
   profile=(--profile hard)
 fi
-echo "strategy-loop: gen $CUSTOMERS customers x $DAYS days ${profile[*]}"
-"$BIN" gen --customers "$CUSTOMERS" --days "$DAYS" "${profile[@]}" --out "$WORK/book" >/dev/null
+loop_seed() {
+  SEED=$1
+  rm -rf "${WORK:?}"/*
+echo "strategy-loop: seed $SEED: gen $CUSTOMERS customers x $DAYS days ${profile[*]}"
+"$BIN" gen --customers "$CUSTOMERS" --days "$DAYS" --seed "$SEED" "${profile[@]}" --out "$WORK/book" >/dev/null
 
 # The observation date: the first event's day plus a third of the book, at midnight UTC.
 AS_OF=$(python3 - "$WORK/book/transactions.ndjson" "$DAYS" <<'EOF'
@@ -57,11 +66,14 @@ with open(sys.argv[1]) as f:
     first = json.loads(f.readline())["ts"]
 start = datetime.fromtimestamp(first / 1000, tz=timezone.utc).date()
 print((start + timedelta(days=int(sys.argv[2]) // 3)).isoformat())
+print((start + timedelta(days=2 * int(sys.argv[2]) // 3)).isoformat())
 EOF
 )
-echo "strategy-loop: observation date $AS_OF"
+LATER=$(echo "$AS_OF" | sed -n 2p)
+AS_OF=$(echo "$AS_OF" | sed -n 1p)
+echo "strategy-loop: observation dates $AS_OF (fit and comparison) and $LATER"
 
-"$BIN" replay --quiet --input "$WORK/book" --output "$WORK/champion" --snapshot-at "$AS_OF"
+"$BIN" replay --quiet --input "$WORK/book" --output "$WORK/champion" --snapshot-at "$AS_OF,$LATER"
 
 python3 examples/fit_scorecard.py --snapshots "$WORK/champion" --labels "$WORK/book/truth.ndjson" \
   --as-of "$AS_OF" --half 0 --out "$WORK/card.json" --levels-out "$WORK/levels.json"
@@ -91,7 +103,7 @@ EOF
   fail "check-config refused the challenger config ($WORK/challenger.toml)"
 
 "$BIN" replay --quiet --input "$WORK/book" --output "$WORK/both" --config "$WORK/challenger.toml" \
-  --snapshot-at "$AS_OF"
+  --snapshot-at "$AS_OF,$LATER"
 
 # The held-out labels: truth.ndjson restricted to half 1.
 python3 - "$WORK/book/truth.ndjson" "$WORK/holdout.ndjson" <<'EOF'
@@ -107,12 +119,25 @@ EOF
 "$BIN" evaluate --snapshots "$WORK/both" --labels "$WORK/holdout.ndjson" --out "$WORK/evaluation.json" \
   | sed -n '1,8p'
 
-python3 - "$WORK/evaluation.json" "$AS_OF" <<'EOF'
+python3 - "$WORK/evaluation.json" "$AS_OF" "$SEED" <<'EOF'
 import json, sys
 from datetime import datetime, timezone
 report = json.load(open(sys.argv[1]))
 as_of = int(datetime.fromisoformat(sys.argv[2]).replace(tzinfo=timezone.utc).timestamp() * 1000)
-at = {j["strategy"]: j for j in report["judged"] if j["as_of"] >= as_of}
+seed = sys.argv[3]
+for j in report["judged"]:
+    if j["strategy"] == "baseline" and j["auc"] is not None and j["auc_dpd"] is not None:
+        day = datetime.fromtimestamp(j["as_of"] / 1000, tz=timezone.utc).date()
+        print(f"strategy-loop: seed {seed}, {day}: champion AUC {j['auc']:.3f}, "
+              f"current DPD alone {j['auc_dpd']:.3f}")
+        if j["auc"] < j["auc_dpd"]:
+            sys.exit(f"strategy-loop: FAIL: seed {seed}, {day}: ranking by the default "
+                     f"strategy's level then score (AUC {j['auc']:.3f}) is worse than by "
+                     f"current DPD alone ({j['auc_dpd']:.3f})")
+at = {}
+for j in sorted(report["judged"], key=lambda j: j["as_of"]):
+    if j["as_of"] >= as_of:
+        at.setdefault(j["strategy"], j)
 missing = {"baseline", "fitted"} - set(at)
 if missing:
     sys.exit(f"strategy-loop: FAIL: no evaluation of {sorted(missing)} at {sys.argv[2]}")
@@ -120,11 +145,17 @@ champion, challenger = at["baseline"], at["fitted"]
 for j in (champion, challenger):
     if j["auc"] is None:
         sys.exit(f"strategy-loop: FAIL: {j['strategy']} has no AUC (customers {j['customers']}, bads {j['bads']})")
-print(f"strategy-loop: held-out half 1 at {sys.argv[2]}: {challenger['customers']} customers, "
+print(f"strategy-loop: seed {seed}: held-out half 1 at {sys.argv[2]}: {challenger['customers']} customers, "
       f"{challenger['bads']} bads; AUC champion {champion['auc']:.3f} (KS {champion['ks']:.3f}), "
       f"fitted challenger {challenger['auc']:.3f} (KS {challenger['ks']:.3f})")
 if not challenger["auc"] > champion["auc"]:
-    sys.exit("strategy-loop: FAIL: the fitted challenger's held-out AUC "
+    sys.exit(f"strategy-loop: FAIL: seed {seed}: the fitted challenger's held-out AUC "
              f"{challenger['auc']:.3f} does not beat the champion's {champion['auc']:.3f}")
 print("strategy-loop: ok, the fitted card beats the hand-set default on the held-out half")
 EOF
+}
+
+for seed in $SEEDS; do
+  loop_seed "$seed"
+done
+echo "strategy-loop: ok on seeds $SEEDS"
