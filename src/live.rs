@@ -128,8 +128,9 @@ pub const SAME_SIGNAL: Duration = Duration::from_secs(1);
 /// once with status 130. A repeat within [`SAME_SIGNAL`] of the first is the same request
 /// delivered twice, not a second one: `timeout(1)` forwards a SIGTERM to its child and then
 /// to its whole process group, and a group kill reaches a child that was also signalled
-/// directly; exiting 130 on those would cut a graceful stop short. SIGHUP asks `reload` to read the config again; without one (files
-/// mode, processes other than 0) it is ignored, never fatal.
+/// directly; exiting 130 on those would cut a graceful stop short. SIGHUP asks `reload` to
+/// read the config again; without one (files mode, processes other than 0) it is ignored,
+/// never fatal.
 pub fn shutdown_flag(reload: Option<ReloadHandle>) -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let set = flag.clone();
