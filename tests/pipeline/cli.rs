@@ -392,12 +392,8 @@ fn sigterm_stops_a_replay_with_complete_outputs_up_to_where_it_stopped() {
     assert_prefix(&full, &out);
 }
 
-#[test]
-fn sigterm_stops_a_files_mode_run_and_it_exits_0() {
-    let src = book("sigterm-run", 10_000, 40, 9);
-    let full = src.join("full");
-    assert!(replay_cli(&src, &full, &[]).status.success());
-    let out = src.join("stopped");
+/// A `run.toml` in `src` for a files-mode run of `src` into `out`.
+fn files_run_config(src: &Path, out: &Path) -> PathBuf {
     let config = src.join("run.toml");
     std::fs::write(
         &config,
@@ -408,6 +404,16 @@ fn sigterm_stops_a_files_mode_run_and_it_exits_0() {
         ),
     )
     .unwrap();
+    config
+}
+
+#[test]
+fn sigterm_stops_a_files_mode_run_and_it_exits_0() {
+    let src = book("sigterm-run", 10_000, 40, 9);
+    let full = src.join("full");
+    assert!(replay_cli(&src, &full, &[]).status.success());
+    let out = src.join("stopped");
+    let config = files_run_config(&src, &out);
     let args = ["run", "--config", config.to_str().unwrap()];
     let (o, took) = signalled(&args, &out, "TERM", Duration::from_millis(1500));
     eprintln!("run stopped {took:?} after SIGTERM");
@@ -462,16 +468,7 @@ fn a_misspelt_kafka_consumer_key_fails_check_config_with_78() {
 fn one_sigterm_delivered_twice_by_timeout_is_one_stop_request() {
     let src = small_book("sigterm-twice");
     let out = src.join("out");
-    let config = src.join("run.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[run]\nmode = \"files\"\ninput_dir = \"{}\"\noutput_dir = \"{}\"\n",
-            src.display(),
-            out.display()
-        ),
-    )
-    .unwrap();
+    let config = files_run_config(&src, &out);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
